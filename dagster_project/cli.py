@@ -1,0 +1,189 @@
+"""The ``driftgate`` command: the everyday uses of the Dagster definitions and the sandbox.
+
+Every command exits non-zero with a one-line reason on error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from dagster_project.sandbox.runtime import DEFAULT_DATASET, DEFAULT_SEED
+
+SOURCE_URL_VARS = ("JIRA_URL", "GITLAB_URL", "CONFLUENCE_URL")
+
+
+class CliError(Exception):
+    """A failure reported as one line, with exit status 1."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args) or 0
+    except KeyboardInterrupt:
+        print("driftgate: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, no traceback, for any failure
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"driftgate: error: {reason}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="driftgate",
+        description="Where software delivery drifts: Jira, GitLab and Confluence, nightly.",
+    )
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="generate the demo organisation, run the nightly job")
+    demo.add_argument("--dataset", default=str(DEFAULT_DATASET), help="demo dataset folder")
+    demo.set_defaults(handler=cmd_demo)
+
+    run = sub.add_parser("run", help="run the nightly job (real servers or a sandbox dataset)")
+    run.add_argument("--dataset", help="dataset served by the emulator (default: the demo)")
+    run.add_argument("--as-of", help="analysis date, ISO-8601 (default: now)")
+    run.set_defaults(handler=cmd_run)
+
+    sandbox = sub.add_parser("sandbox", help="the simulator and the API emulator on their own")
+    ssub = sandbox.add_subparsers(metavar="ACTION")
+
+    gen = ssub.add_parser("generate", help="write a seeded organisation as a dataset")
+    gen.add_argument("--out", required=True, help="dataset folder to write")
+    gen.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    gen.add_argument("--scale", choices=("demo", "medium", "large"), default="demo")
+    gen.add_argument("--issues", type=int, help="number of issues (overrides --scale)")
+    gen.add_argument("--flavor", choices=("cloud", "server"), default="cloud")
+    gen.set_defaults(handler=cmd_generate)
+
+    adv = ssub.add_parser("advance", help="move a dataset forward in time")
+    adv.add_argument("--dataset", required=True)
+    adv.add_argument("--days", type=int, required=True)
+    adv.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    adv.set_defaults(handler=cmd_advance)
+
+    srv = ssub.add_parser("serve", help="serve a dataset through the emulated REST APIs")
+    srv.add_argument("--dataset", default=str(DEFAULT_DATASET))
+    srv.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    srv.add_argument("--require-token", help="accept only this token (Basic, Bearer, PRIVATE-TOKEN)")
+    srv.add_argument("--faults", help="e.g. 429=0.1,5xx=0.05,reset=0.02,truncate=0.02,seed=1")
+    srv.add_argument("--latency-ms", type=int, default=0)
+    srv.add_argument("--jira-flavor", choices=("cloud", "server"), help="override the manifest")
+    srv.set_defaults(handler=cmd_serve)
+    return parser
+
+
+# -- sandbox ----------------------------------------------------------------------------
+def cmd_generate(args: argparse.Namespace) -> int:
+    from dagster_project.sandbox.simulator import generate
+
+    summary = generate(
+        Path(args.out), seed=args.seed, scale=args.scale, issues=args.issues, flavor=args.flavor
+    )
+    print(f"dataset written to {args.out}")
+    print(summary)
+    return 0
+
+
+def cmd_advance(args: argparse.Namespace) -> int:
+    from dagster_project.sandbox.simulator import advance
+
+    summary = advance(Path(args.dataset), days=args.days, seed=args.seed)
+    print(f"dataset {args.dataset} advanced by {args.days} day(s)")
+    print(summary)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dagster_project.sandbox.emulator import server
+
+    if not Path(args.dataset, "manifest.json").exists():
+        raise CliError(f"{args.dataset} is not a dataset (no manifest.json)")
+    running = server.build(
+        args.dataset,
+        port=args.port,
+        require_token=args.require_token,
+        faults=args.faults,
+        latency_ms=args.latency_ms,
+        jira_flavor=args.jira_flavor,
+    )
+    print(running.url, flush=True)
+    print(
+        f"Jira {running.url}/rest  GitLab {running.url}/api/v4  Confluence {running.url}/wiki"
+        f"  stats {running.url}/_sandbox/stats",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: running.server.shutdown())
+    try:
+        running.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.server.server_close()
+    return 0
+
+
+# -- the nightly job --------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dagster_project.sandbox.runtime import ensure_dataset
+
+    for name in SOURCE_URL_VARS:
+        os.environ.pop(name, None)  # the demo always runs on the sandbox
+    print(f"demo dataset: {ensure_dataset(args.dataset)}", flush=True)
+    return run_nightly(dataset=args.dataset)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    configured = [name for name in SOURCE_URL_VARS if os.environ.get(name)]
+    if args.dataset and configured:
+        raise CliError(f"--dataset serves the sandbox, but {', '.join(configured)} is set")
+    if args.dataset and not Path(args.dataset, "manifest.json").exists():
+        raise CliError(f"{args.dataset} is not a dataset (no manifest.json)")
+    return run_nightly(dataset=args.dataset, as_of=args.as_of)
+
+
+def run_nightly(dataset: str | None = None, as_of: str | None = None) -> int:
+    """Execute the nightly job in this process and print where its outputs are."""
+    if dataset:
+        os.environ["DRIFTGATE_DATASET"] = str(Path(dataset).resolve())
+    if as_of:
+        from datetime import datetime
+
+        datetime.fromisoformat(as_of)  # fail fast on a malformed date
+        os.environ["DRIFTGATE_AS_OF"] = as_of
+
+    import dagster as dg
+
+    from dagster_project.definitions import defs
+
+    definitions = defs.load_fn()
+    job = definitions.resolve_job_def("nightly")
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    started = time.monotonic()
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    elapsed = time.monotonic() - started
+    if not result.success:
+        failed = [e for e in result.all_events if e.is_step_failure]
+        detail = failed[0].event_specific_data.error.message if failed else "see the run log"  # type: ignore[union-attr]
+        raise CliError(f"nightly job failed after {elapsed:.1f}s: {detail.strip()}")
+    print(f"nightly job succeeded in {elapsed:.1f}s", flush=True)
+    db = os.environ.get("DRIFTGATE_DB", str(Path("data") / "driftgate.duckdb"))
+    reports = Path(os.environ.get("DRIFTGATE_REPORTS", "reports"))
+    print(f"database: {Path(db).resolve()}")
+    for report in sorted(reports.glob("*.html")) if reports.exists() else []:
+        print(f"report:   {report.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

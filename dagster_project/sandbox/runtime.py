@@ -1,0 +1,69 @@
+"""The zero-config sandbox: a demo dataset generated once and served in-process.
+
+Resources call :func:`sandbox_url` when no source URL is configured. The emulator runs
+in a daemon thread of the current process, once per dataset directory, so every asset
+of an in-process run talks to the same server.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from dagster_project.sandbox.emulator import server
+
+DEFAULT_DATASET = Path("data") / "sandbox" / "demo"
+DEFAULT_SEED = 7
+
+_lock = threading.Lock()
+_running: dict[Path, server.RunningEmulator] = {}
+
+
+def ensure_dataset(dataset_dir: str | os.PathLike[str], seed: int = DEFAULT_SEED) -> Path:
+    """Generate the demo organisation into ``dataset_dir`` unless a dataset is there.
+
+    Generation writes to a temporary sibling folder and renames it into place, so a
+    killed generation never leaves a half-written dataset that looks complete.
+    """
+    target = Path(dataset_dir).resolve()
+    if (target / "manifest.json").exists():
+        return target
+    from dagster_project.sandbox.simulator import generate
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        generate(staging, seed=seed, scale="demo")
+        if (target / "manifest.json").exists():  # another process won the race
+            return target
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def sandbox_url(dataset_dir: str | os.PathLike[str] = DEFAULT_DATASET) -> str:
+    """Base URL of the emulator serving ``dataset_dir`` (started on first use)."""
+    path = ensure_dataset(dataset_dir)
+    with _lock:
+        running = _running.get(path)
+        if running is None:
+            running = server.start(str(path))
+            _running[path] = running
+            atexit.register(running.stop)
+        return running.url
+
+
+def stop_all() -> None:
+    """Stop every in-process emulator (used by the CLI and tests between datasets)."""
+    with _lock:
+        for running in _running.values():
+            running.stop()
+        _running.clear()

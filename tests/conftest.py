@@ -1,0 +1,48 @@
+"""Shared fixtures: the emulator served on a free loopback port, and the real payloads."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from dagster_project.sandbox.emulator import server
+
+TESTS = Path(__file__).resolve().parent
+HANDMADE = TESTS / "data" / "handmade"
+SHARED = Path(os.environ.get("DRIFTGATE_SHARED", TESTS.parent.parent / "shared"))
+REAL_FIXTURES = SHARED / "fixtures" / "real"
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., server.RunningEmulator]]:
+    """Start emulators for a test: ``serve(dataset_dir, faults=..., require_token=...)``."""
+    started: list[server.RunningEmulator] = []
+
+    def _serve(dataset_dir: str | Path = HANDMADE, **options) -> server.RunningEmulator:
+        running = server.start(str(dataset_dir), **options)
+        started.append(running)
+        return running
+
+    yield _serve
+    for running in started:
+        running.stop()
+
+
+def sandbox_stats(url: str) -> dict:
+    """The emulator's request counters (GET /_sandbox/stats)."""
+    return requests.get(f"{url}/_sandbox/stats", timeout=10).json()
+
+
+@pytest.fixture(scope="session")
+def real_fixtures() -> Path:
+    """The captured real payloads; absent on a user's clone (skip), required in CI."""
+    if not REAL_FIXTURES.is_dir():
+        reason = f"real payload fixtures not found at {REAL_FIXTURES}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI must run the real-data tests")
+        pytest.skip(reason)
+    return REAL_FIXTURES
