@@ -37,28 +37,35 @@ class _SourceResource(dg.ConfigurableResource):
     user: str | None = None
     token: str | None = None
     timeout_s: float = 30.0
-    max_retries: int = 5
+    max_retries: int = 6
+    retry_base_s: float = 0.5
     sandbox: SandboxResource
 
     path_prefix: ClassVar[str] = ""
 
     def connection(self) -> Connection:
         if self.url:
-            return Connection(
-                url=self.url.rstrip("/"),
-                user=self.user or "",
-                token=self.token or "",
-                timeout_s=self.timeout_s,
-                max_retries=self.max_retries,
-                sandbox=False,
+            url, user, token, sandbox = (
+                self.url.rstrip("/"),
+                self.user or "",
+                self.token or "",
+                False,
+            )
+        else:
+            url, user, token, sandbox = (
+                self.sandbox.url() + self.path_prefix,
+                "driftgate",
+                "sandbox",
+                True,
             )
         return Connection(
-            url=self.sandbox.url() + self.path_prefix,
-            user="driftgate",
-            token="sandbox",
+            url=url,
+            user=user,
+            token=token,
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
-            sandbox=True,
+            retry_base_s=self.retry_base_s,
+            sandbox=sandbox,
         )
 
 

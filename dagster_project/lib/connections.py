@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dagster_project.lib.retry import RetryPolicy
+
 
 @dataclass(frozen=True)
 class Connection:
@@ -11,5 +13,10 @@ class Connection:
     user: str
     token: str = field(repr=False)  # never printed: repr() omits it
     timeout_s: float = 30.0
-    max_retries: int = 5
+    max_retries: int = 6  # attempts per request, see lib/retry.py
+    retry_base_s: float = 0.5
     sandbox: bool = False
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=max(self.max_retries, 1), base_s=self.retry_base_s)

@@ -1,0 +1,67 @@
+-- Raw layer: every API object as received, append-only. A changed object adds a row,
+-- an unchanged one does not; a deleted one gets a tombstone row (deleted = true).
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SEQUENCE IF NOT EXISTS raw.raw_id_seq;
+
+CREATE TABLE IF NOT EXISTS raw.objects (
+    raw_id       BIGINT PRIMARY KEY DEFAULT nextval('raw.raw_id_seq'),
+    source       VARCHAR NOT NULL,     -- jira | gitlab | confluence
+    object_type  VARCHAR NOT NULL,     -- issue, remotelink, merge_request, page, ...
+    object_key   VARCHAR NOT NULL,     -- natural key (issue key, <project_id>!<iid>, page id...)
+    parent_key   VARCHAR,              -- the object it was fetched under, if any
+    content_hash VARCHAR NOT NULL,     -- sha256 of the canonical JSON payload
+    payload      JSON,                 -- NULL on a tombstone
+    deleted      BOOLEAN NOT NULL DEFAULT false,
+    fetched_at   TIMESTAMPTZ NOT NULL,
+    run_id       VARCHAR NOT NULL
+);
+
+-- Index of the latest row of every object, kept in step with raw.objects so that
+-- "has this object changed?" is a key lookup, not a scan of the history.
+CREATE TABLE IF NOT EXISTS raw.current (
+    source       VARCHAR NOT NULL,
+    object_type  VARCHAR NOT NULL,
+    object_key   VARCHAR NOT NULL,
+    raw_id       BIGINT NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    deleted      BOOLEAN NOT NULL,
+    PRIMARY KEY (source, object_type, object_key)
+);
+
+-- The latest row of every object (tombstones included: filter on deleted).
+CREATE OR REPLACE VIEW raw.latest AS
+SELECT o.* FROM raw.current c JOIN raw.objects o USING (raw_id);
+
+CREATE TABLE IF NOT EXISTS raw.quarantine (
+    source       VARCHAR NOT NULL,
+    object_type  VARCHAR NOT NULL,
+    object_key   VARCHAR,
+    reason       VARCHAR NOT NULL,
+    payload      JSON,
+    fetched_at   TIMESTAMPTZ NOT NULL,
+    run_id       VARCHAR NOT NULL
+);
+
+-- High-water marks per source, object type and scope (a project, a space...). They
+-- advance in the same transaction as the data they cover.
+CREATE TABLE IF NOT EXISTS raw.watermarks (
+    source       VARCHAR NOT NULL,
+    object_type  VARCHAR NOT NULL,
+    scope        VARCHAR NOT NULL,
+    watermark    TIMESTAMPTZ NOT NULL,
+    updated_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source, object_type, scope)
+);
+
+-- What each listing was told by the source: a total (Jira Server `total`, GitLab
+-- `X-Total`, Confluence `totalSize`) versus what the client actually listed.
+CREATE TABLE IF NOT EXISTS raw.listings (
+    run_id       VARCHAR NOT NULL,
+    source       VARCHAR NOT NULL,
+    object_type  VARCHAR NOT NULL,
+    scope        VARCHAR NOT NULL,
+    full_listing BOOLEAN NOT NULL,     -- a complete key listing, not an incremental one
+    reported     BIGINT,               -- NULL where the source reports no total
+    listed       BIGINT NOT NULL,
+    listed_at    TIMESTAMPTZ NOT NULL
+);
