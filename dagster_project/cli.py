@@ -75,12 +75,48 @@ def build_parser() -> argparse.ArgumentParser:
     srv = ssub.add_parser("serve", help="serve a dataset through the emulated REST APIs")
     srv.add_argument("--dataset", default=str(DEFAULT_DATASET))
     srv.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    srv.add_argument("--require-token", help="accept only this token (Basic, Bearer, PRIVATE-TOKEN)")
+    srv.add_argument(
+        "--require-token", help="accept only this token (Basic, Bearer, PRIVATE-TOKEN)"
+    )
     srv.add_argument("--faults", help="e.g. 429=0.1,5xx=0.05,reset=0.02,truncate=0.02,seed=1")
     srv.add_argument("--latency-ms", type=int, default=0)
     srv.add_argument("--jira-flavor", choices=("cloud", "server"), help="override the manifest")
     srv.set_defaults(handler=cmd_serve)
+
+    policy = sub.add_parser("policy", help="the policy file")
+    psub = policy.add_subparsers(metavar="ACTION")
+    check = psub.add_parser("check", help="validate and explain a policy file")
+    check.add_argument("file")
+    check.set_defaults(handler=cmd_policy_check)
     return parser
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    from dagster_project.lib.policy import load_policy
+
+    policy = load_policy(args.file)
+    scope = policy.scope
+    print(f"{args.file}: valid policy (version {policy.version})")
+    print(
+        f"  Jira projects:      {', '.join(scope.jira_projects) or 'all visible'}"
+        + (f" and JQL ({scope.jira_jql})" if scope.jira_jql else "")
+    )
+    print(
+        f"  GitLab projects:    {', '.join(map(str, scope.gitlab_projects)) or 'all member projects'}"
+        + (f"; groups {', '.join(map(str, scope.gitlab_groups))}" if scope.gitlab_groups else "")
+    )
+    print(f"  Confluence spaces:  {', '.join(scope.confluence_spaces) or 'all visible'}")
+    print(
+        f"  acceptance criteria: field '{policy.jira.acceptance_criteria_field}' or section "
+        f"'{policy.jira.acceptance_criteria_heading}'"
+    )
+    labels = policy.confluence.labels.model_dump()
+    print("  page labels:        " + ", ".join(f"{k}={v}" for k, v in labels.items()))
+    print(
+        f"  incremental overlap {policy.ingest.overlap_minutes} min, reconcile every "
+        f"{policy.ingest.reconcile_every_days} days, page size {policy.ingest.page_size}"
+    )
+    return 0
 
 
 # -- sandbox ----------------------------------------------------------------------------

@@ -29,3 +29,31 @@ def raw_result(
             "objects": dg.MetadataValue.md(f"| object type | current |\n|---|---|\n{table}"),
         }
     )
+
+
+def table_metadata(con: duckdb.DuckDBPyConnection, table: str, rows: int) -> dict[str, Any]:
+    """Row count, column schema and a short preview of a published table."""
+    columns = con.execute(f"DESCRIBE {table}").fetchall()  # table: an asset's own table name
+    preview = con.execute(f"SELECT * FROM {table} LIMIT 5").df()  # noqa: S608
+    return {
+        "dagster/table_name": table,
+        "dagster/row_count": rows,
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name=c[0], type=str(c[1])) for c in columns]
+        ),
+        "preview": dg.MetadataValue.md(_markdown_table(preview)),
+    }
+
+
+def _markdown_table(frame: Any, width: int = 60) -> str:
+    if frame.empty:
+        return "_empty_"
+
+    def cell(value: Any) -> str:
+        text = str(value).replace("|", "\\|").replace("\n", " ")
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])

@@ -1,0 +1,39 @@
+"""Assets whose whole logic is one SQL file: ``sql/<layer>/<table>.sql`` -> ``<layer>.<table>``.
+
+Declared from ``defs/<layer>/*.py`` with :func:`sql_table_asset`, so a reader finds any
+table's query in one hop from its asset key.
+"""
+
+from collections.abc import Sequence
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dagster_project.lib.chainsql import build_table
+from dagster_project.lib.policy import load_policy
+from dagster_project.metadata import table_metadata
+
+
+def sql_table_asset(
+    layer: str,
+    table: str,
+    *,
+    deps: Sequence[dg.AssetKey | Sequence[str]],
+    description: str,
+    kinds: set[str] | None = None,
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=[layer, table],
+        group_name=layer,
+        deps=[dg.AssetKey(d) if not isinstance(d, dg.AssetKey) else d for d in deps],
+        kinds=kinds or {"duckdb", "sql"},
+        owners=["team:driftgate"],
+        pool="duckdb",
+        description=description,
+    )
+    def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with duckdb.get_connection() as con:
+            rows = build_table(con, layer, table, load_policy())
+            return dg.MaterializeResult(metadata=table_metadata(con, f"{layer}.{table}", rows))
+
+    return _asset

@@ -1,0 +1,40 @@
+-- chain.status_transitions: every status change from the complete changelogs, with the
+-- category of both ends (changelog items carry status ids and names, not categories).
+CREATE SCHEMA IF NOT EXISTS chain;
+
+CREATE OR REPLACE TABLE chain.status_transitions AS
+WITH statuses AS (
+    SELECT payload->>'$.id' AS id, lower(payload->>'$.name') AS name,
+           payload->>'$.statusCategory.key' AS category
+    FROM raw.latest WHERE source = 'jira' AND object_type = 'status' AND NOT deleted
+),
+items AS (
+    SELECT i.object_key AS issue_key, i.raw_id,
+           h.value->>'$.id' AS history_id,
+           TRY_CAST(h.value->>'$.created' AS TIMESTAMPTZ) AS at,
+           coalesce(h.value->>'$.author.accountId', h.value->>'$.author.name') AS author,
+           it.value AS item
+    FROM raw.latest i,
+         json_each(i.payload, '$.changelog.histories') h,
+         json_each(h.value, '$.items') it
+    WHERE i.source = 'jira' AND i.object_type = 'issue' AND NOT i.deleted
+)
+SELECT
+    items.issue_key,
+    items.at,
+    items.item->>'$.from'       AS from_status_id,
+    items.item->>'$.fromString' AS from_status,
+    items.item->>'$.to'         AS to_status_id,
+    items.item->>'$.toString'   AS to_status,
+    coalesce(sf.category, sfn.category) AS from_category,
+    coalesce(st.category, stn.category) AS to_category,
+    items.author,
+    items.history_id,
+    items.raw_id
+FROM items
+LEFT JOIN statuses sf ON sf.id = items.item->>'$.from'
+LEFT JOIN statuses st ON st.id = items.item->>'$.to'
+LEFT JOIN statuses sfn ON sf.id IS NULL AND sfn.name = lower(items.item->>'$.fromString')
+LEFT JOIN statuses stn ON st.id IS NULL AND stn.name = lower(items.item->>'$.toString')
+WHERE items.item->>'$.field' = 'status'
+ORDER BY items.issue_key, items.at, items.history_id;

@@ -1,0 +1,73 @@
+"""Run Dagster assets against an emulator and a temporary DuckDB file, as a user would.
+
+The resources are the product's own, pointed at the emulator's URL with explicit
+credentials (the path real servers take), not at the zero-config sandbox.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from dagster_project.defs.resources import (
+    ConfluenceResource,
+    GitlabResource,
+    JiraResource,
+    ReportsResource,
+    SandboxResource,
+)
+
+
+@cache
+def definitions() -> dg.Definitions:
+    from dagster_project.definitions import defs
+
+    return defs.load_fn()
+
+
+def resources_for(
+    url: str, db: Path, reports: Path, *, token: str = "t", retry_base_s: float = 0.01
+) -> dict:
+    sandbox = SandboxResource()
+    common = {"token": token, "sandbox": sandbox, "retry_base_s": retry_base_s, "timeout_s": 10.0}
+    return {
+        "sandbox": sandbox,
+        "jira": JiraResource(url=url, user="driftgate", **common),
+        "gitlab": GitlabResource(url=url, **common),
+        "confluence": ConfluenceResource(url=f"{url}/wiki", user="driftgate", **common),
+        "duckdb": DuckDBResource(database=str(db)),
+        "reports": ReportsResource(folder=str(reports)),
+    }
+
+
+def materialize(
+    url: str, db: Path, selection: Sequence[str] | str = "*", reports: Path | None = None, **options
+) -> dg.ExecuteInProcessResult:
+    """Materialize the assets matching ``selection`` (asset-selection strings such as
+    ``key:"raw/jira"``, ``group:chain``) with their checks, in process."""
+    defs = definitions()
+    assets = list(defs.assets or [])
+    checks = list(defs.asset_checks or [])
+    sel = selection if isinstance(selection, str) else " or ".join(selection)
+    return dg.materialize(
+        [*assets, *checks],
+        selection=sel,
+        resources=resources_for(url, db, reports or db.parent / "reports", **options),
+        raise_on_error=True,
+    )
+
+
+def table(db: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def copy_dataset(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
