@@ -78,6 +78,17 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def _from_a_client(exc: BaseException) -> bool:
+    module = type(exc).__module__ or ""
+    return isinstance(exc, requests.RequestException) or module.split(".")[0] in (
+        "jira",
+        "gitlab",
+        "atlassian",
+        "requests",
+        "urllib3",
+    )
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
@@ -110,6 +121,8 @@ def with_retries(
             return fn()
         except Exception as exc:  # classified below; anything else is re-raised as is
             if not is_transient(exc):
+                if status_of(exc) is None and not _from_a_client(exc):
+                    raise  # a defect, not a source failure: keep its traceback
                 raise SourceError(scrub(f"{what}: {describe(exc)}", secrets)) from exc
             if attempt == policy.attempts:
                 raise SourceError(

@@ -145,9 +145,7 @@ class JiraSource:
         """GET through the client's own session (auth, headers), with bounded retries."""
 
         def call() -> Any:
-            response = self.client._session.get(
-                f"{self.api_base}/{path}", params=params, timeout=self.conn.timeout_s
-            )
+            response = self.client._session.get(f"{self.api_base}/{path}", params=params)
             return response.json()
 
         return self._call(f"GET {path}", call)
@@ -227,9 +225,7 @@ class JiraSource:
 
             def call() -> Any:
                 response = self.client._session.post(
-                    f"{self.api_base}/search/approximate-count",
-                    json={"jql": jql},
-                    timeout=self.conn.timeout_s,
+                    f"{self.api_base}/search/approximate-count", json={"jql": jql}
                 )
                 return response.json()
 
@@ -267,7 +263,12 @@ def ingest_jira(source: JiraSource, store: RawStore, *, now: datetime) -> JiraFe
     result = JiraFetchResult(flavor=source.flavor)
 
     # Reference data: small, fetched whole every run; unchanged rows are not stored again.
-    fields = source._call("GET field", source.client.fields)
+    fields = source.get_json("field")
+    # The client looks fields up before every search unless its cache is primed; priming
+    # it from this listing (its own rule: clauseNames -> id) saves a request per run.
+    source.client._fields_cache_value = {
+        name: f["id"] for f in fields for name in f.get("clauseNames") or () if "id" in f
+    }
     statuses = source.get_json("status")
     meta = Batch(
         objects=[RawObject("field", str(f.get("id")), f) for f in fields]

@@ -105,7 +105,10 @@ def build(
     """Load a dataset and bind the emulator to 127.0.0.1:port (0 = a free port)."""
     plan = FaultPlan.parse(faults) if isinstance(faults, str) else faults
     app = Emulator(
-        Dataset(dataset_dir), require_token=require_token, faults=plan, latency_ms=latency_ms,
+        Dataset(dataset_dir),
+        require_token=require_token,
+        faults=plan,
+        latency_ms=latency_ms,
         jira_flavor=jira_flavor,
     )
     server = SandboxServer("127.0.0.1", port, app, QuietHandler)
@@ -115,8 +118,12 @@ def build(
 def start(dataset_dir: str, **options: Any) -> RunningEmulator:
     """Start the emulator in a daemon thread and return once it accepts connections."""
     running = build(dataset_dir, **options)
+    # A short poll interval lets stop() return at once instead of after up to 0.5 s.
     thread = threading.Thread(
-        target=running.server.serve_forever, name="driftgate-sandbox", daemon=True
+        target=running.server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="driftgate-sandbox",
+        daemon=True,
     )
     thread.start()
     running.thread = thread

@@ -1,0 +1,81 @@
+"""Raw-layer checks: listings complete (blocking) and quarantine growth (warning)."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+SOURCES = ("jira", "gitlab", "confluence")
+
+
+def _listing_check(source: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=["raw", source],
+        name="listed_what_source_reported",
+        blocking=True,
+        description=f"Each {source} listing fetched as many objects as the source reported "
+        "(catches a client that silently stops paging).",
+    )
+    def _check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+        with duckdb.get_connection() as con:
+            short = con.execute(
+                """
+                SELECT object_type, scope, reported, listed FROM raw.listings
+                WHERE source = ? AND full_listing AND reported IS NOT NULL
+                QUALIFY row_number() OVER (
+                    PARTITION BY object_type, scope ORDER BY listed_at DESC) = 1
+                    AND listed < reported
+                ORDER BY object_type, scope
+                """,
+                [source],
+            ).fetchall()
+        rows = "\n".join(f"| {t} | {s} | {r} | {n} |" for t, s, r, n in short[:20])
+        return dg.AssetCheckResult(
+            passed=not short,
+            metadata={
+                "short_listings": len(short),
+                "detail": dg.MetadataValue.md(
+                    "| type | scope | reported | listed |\n|---|---|---|---|\n" + rows
+                    if short
+                    else "every listing complete"
+                ),
+            },
+        )
+
+    return _check
+
+
+def _quarantine_check(source: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=["raw", source],
+        name="quarantine_not_growing",
+        description=f"No {source} record was quarantined by the latest run.",
+    )
+    def _check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+        with duckdb.get_connection() as con:
+            rows = con.execute(
+                """
+                SELECT object_type, reason, count(*) FROM raw.quarantine
+                WHERE source = ? AND run_id = (
+                    SELECT run_id FROM raw.quarantine WHERE source = ?
+                    ORDER BY fetched_at DESC LIMIT 1)
+                  AND fetched_at >= (SELECT max(fetched_at) FROM raw.objects WHERE source = ?)
+                GROUP BY ALL ORDER BY 3 DESC
+                """,
+                [source, source, source],
+            ).fetchall()
+        total = sum(n for _, _, n in rows)
+        table = "\n".join(f"| {t} | {r} | {n} |" for t, r, n in rows[:20])
+        return dg.AssetCheckResult(
+            passed=total == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "quarantined_latest_run": total,
+                "reasons": dg.MetadataValue.md(
+                    "| type | reason | count |\n|---|---|---|\n" + table if rows else "none"
+                ),
+            },
+        )
+
+    return _check
+
+
+raw_checks = [make(source) for source in SOURCES for make in (_listing_check, _quarantine_check)]

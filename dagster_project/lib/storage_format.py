@@ -1,0 +1,278 @@
+"""Confluence storage format (XHTML with ``ac:``/``ri:`` elements) -> text and issue mentions.
+
+Pages and their versions arrive as storage XHTML. The chain layer needs three things
+from it, exposed to SQL by ``lib/chainsql.py``:
+
+* ``storage_to_text``: what a reader sees, one line per block (paragraph, heading,
+  list item, table row with cells joined by `` | ``). Macro parameters are settings,
+  not prose, and are dropped, except where the macro *shows* its parameter: a Jira
+  macro shows its issue key and a status lozenge its title (``Status: <lozenge
+  Approved>`` reads "Status: Approved"). Code bodies (CDATA) and link bodies stay.
+* ``issue_mentions``: the Jira issue keys a body refers to, as ``(key, found_by)``:
+  ``jira_macro`` (``<ac:parameter ac:name="key">``), ``jira_link`` (an ``<a href>``
+  to ``/browse/KEY``) and ``text`` (the key as a whole word in the prose, outside
+  Jira macros). Whole word: ``ABC-1`` is not found inside ``ABC-12`` or ``XABC-1``.
+* ``carries_marker``: whether a text carries an approval marker such as
+  ``Status: Approved``, at the start of a line or a table cell, ``:`` or a cell
+  boundary between label and value, case and spacing ignored.
+
+The parser is the standard library's lenient HTML parser: nothing here raises on
+malformed markup, unknown macros contribute nothing but their rich-text bodies.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+# A Jira issue key as a whole word: not preceded by a letter, digit, "_" or "-", and
+# not followed by a digit or letter (so ABC-1 never matches inside ABC-12 or XABC-1).
+ISSUE_KEY = re.compile(r"(?<![A-Za-z0-9_-])([A-Z][A-Z0-9_]*-[1-9][0-9]*)(?![A-Za-z0-9_]|-[0-9])")
+_WHOLE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*-[1-9][0-9]*$")
+_BROWSE = re.compile(r"/browse/([A-Za-z][A-Za-z0-9_]*-[1-9][0-9]*)(?![A-Za-z0-9_-])")
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2007\u202f]+")
+
+JIRA_MACROS = {"jira", "jiraissues"}
+# Macros whose visible output is one of their parameters.
+SHOWN_PARAMETER = {"jira": "key", "jiraissues": "key", "status": "title"}
+
+_BLOCKS = {
+    "p",
+    "div",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "tr",
+    "table",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "blockquote",
+    "pre",
+    "hr",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "ac:task",
+    "ac:layout",
+    "ac:layout-section",
+    "ac:layout-cell",
+    "ac:rich-text-body",
+    "ac:plain-text-body",
+}
+_CELLS = {"td", "th"}
+# Elements whose text is never shown: settings, ids, template hints.
+_HIDDEN = {
+    "ac:parameter",
+    "ac:default-parameter",
+    "ac:task-id",
+    "ac:task-uuid",
+    "ac:task-status",
+    "ac:placeholder",
+    "ac:adf-attribute",
+    "ac:adf-fallback",
+    "script",
+    "style",
+}
+
+
+@dataclass
+class _Macro:
+    name: str
+    params: dict[str, str] = field(default_factory=dict)
+    param: str | None = None  # the parameter being read
+
+
+class _StorageParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self.line: list[str] = []
+        self.prose: list[str] = []  # text outside Jira macros, for text mentions
+        self.macros: list[_Macro] = []
+        self.hidden = 0
+        self.cell_open = False
+        self.jira_keys: list[str] = []
+        self.link_keys: list[str] = []
+        self.link_titles: list[str | None] = []  # open ac:link elements: ri:page title
+        self.link_had_text: list[bool] = []
+
+    # -- output ----------------------------------------------------------------------
+    def emit(self, text: str, *, prose: bool = True) -> None:
+        if not text:
+            return
+        self.line.append(text)
+        if prose and not any(m.name in JIRA_MACROS for m in self.macros):
+            self.prose.append(text)
+        if self.link_had_text:
+            self.link_had_text[-1] = True
+
+    def newline(self) -> None:
+        text = _SPACES.sub(" ", "".join(self.line)).strip()
+        if text:
+            self.lines.append(text)
+        self.line = []
+        self.prose.append("\n")
+        self.cell_open = False
+
+    # -- parser callbacks --------------------------------------------------------------
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {k: v or "" for k, v in attrs}
+        if tag in ("ac:structured-macro", "ac:macro"):
+            self.macros.append(_Macro(attributes.get("ac:name", "").lower()))
+            return
+        if tag in ("ac:parameter", "ac:default-parameter") and self.macros:
+            name = attributes.get("ac:name", "") if tag == "ac:parameter" else ""
+            self.macros[-1].param = name.lower()
+            self.macros[-1].params.setdefault(name.lower(), "")
+        if tag in _HIDDEN:
+            self.hidden += 1
+            return
+        if tag == "br":
+            self.newline()
+            return
+        if tag in _CELLS:
+            if self.cell_open:
+                self.emit(" | ")
+            self.cell_open = True
+            return
+        if tag == "a":
+            found = _BROWSE.search(attributes.get("href", ""))
+            if found:
+                self.link_keys.append(found.group(1).upper())
+            return
+        if tag == "ac:link":
+            self.link_titles.append(None)
+            self.link_had_text.append(False)
+            return
+        if tag == "ri:page" and self.link_titles:
+            self.link_titles[-1] = attributes.get("ri:content-title") or None
+            return
+        if tag == "ac:task":
+            self.newline()
+            return
+        self.newline_if_block(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in ("br", "ri:page", "a", "td", "th"):
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("ac:structured-macro", "ac:macro"):
+            if self.macros:
+                self._close_macro(self.macros.pop())
+            return
+        if tag in ("ac:parameter", "ac:default-parameter") and self.macros:
+            self.macros[-1].param = None
+        if tag in _HIDDEN:
+            self.hidden = max(self.hidden - 1, 0)
+            return
+        if tag in _CELLS:
+            return
+        if tag == "ac:link" and self.link_titles:
+            title, had_text = self.link_titles.pop(), self.link_had_text.pop()
+            if title and not had_text:
+                self.emit(title)
+            return
+        self.newline_if_block(tag)
+
+    def handle_data(self, data: str) -> None:
+        if self.macros and self.macros[-1].param is not None:
+            macro = self.macros[-1]
+            macro.params[macro.param] = macro.params.get(macro.param, "") + data
+            return
+        if self.hidden:
+            return
+        self.emit(data.replace("\n", " "))
+
+    # -- helpers ---------------------------------------------------------------------
+    def newline_if_block(self, tag: str) -> None:
+        if tag in _BLOCKS:
+            self.newline()
+
+    def _close_macro(self, macro: _Macro) -> None:
+        if macro.name in JIRA_MACROS:
+            key = macro.params.get("key", "").strip()
+            if not key:  # older storage: the key as the default (unnamed) parameter
+                key = macro.params.get("", "").strip()
+            if _WHOLE_KEY.match(key):
+                key = key.upper()
+                self.jira_keys.append(key)
+                self.emit(key, prose=False)
+            return
+        shown = SHOWN_PARAMETER.get(macro.name)
+        if shown and macro.params.get(shown, "").strip():
+            self.emit(macro.params[shown].strip())
+
+    def close(self) -> None:
+        super().close()
+        self.newline()
+
+
+def _parse(storage: str | None) -> _StorageParser:
+    parser = _StorageParser()
+    if storage:
+        # CDATA (code bodies) becomes escaped text: the parser's CDATA handling differs
+        # between Python versions.
+        text = _CDATA.sub(lambda m: html.escape(m.group(1), quote=False), storage)
+        try:
+            parser.feed(text)
+            parser.close()
+        except Exception:  # malformed markup must never fail a table build
+            fallback = _StorageParser()
+            fallback.lines = [
+                line for line in (_SPACES.sub(" ", t).strip() for t in _strip_tags(text)) if line
+            ]
+            return fallback
+    return parser
+
+
+def _strip_tags(text: str) -> list[str]:
+    return html.unescape(re.sub(r"<[^>]+>", "\n", text)).split("\n")
+
+
+def storage_to_text(storage: str | None) -> str:
+    """Plain text of a storage-format body: one line per block, markup removed."""
+    return "\n".join(_parse(storage).lines)
+
+
+def issue_mentions(storage: str | None) -> list[tuple[str, str]]:
+    """``(issue_key, found_by)`` pairs in order of first appearance, each pair once."""
+    parsed = _parse(storage)
+    found: dict[tuple[str, str], None] = {}
+    for key in parsed.jira_keys:
+        found[(key, "jira_macro")] = None
+    for key in parsed.link_keys:
+        found[(key, "jira_link")] = None
+    for match in ISSUE_KEY.finditer("".join(parsed.prose)):
+        found[(match.group(1), "text")] = None
+    return list(found)
+
+
+def carries_marker(text: str | None, marker: str | None) -> bool:
+    """Whether ``text`` carries ``marker`` (e.g. ``Status: Approved``) as a line or cell.
+
+    ``Label: Value`` markers also match a table row ``Label | Value``; a marker without
+    a colon matches as a phrase at the start of a line or cell.
+    """
+    if not text or not marker or not marker.strip():
+        return False
+    label, colon, value = marker.partition(":")
+    words = r"\s+".join(re.escape(w) for w in label.split())
+    if colon and value.strip():
+        values = r"\s+".join(re.escape(w) for w in value.split())
+        pattern = rf"(?:^|\|)\s*{words}\s*(?::|\|)\s*{values}(?![\w-])"
+    else:
+        pattern = rf"(?:^|\|)\s*{words}(?![\w-])"
+    return re.search(pattern, text, re.IGNORECASE | re.MULTILINE) is not None
