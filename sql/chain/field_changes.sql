@@ -5,7 +5,7 @@ CREATE SCHEMA IF NOT EXISTS chain;
 CREATE OR REPLACE TABLE chain.field_changes AS
 SELECT
     i.object_key                                        AS issue_key,
-    TRY_CAST(h.value->>'$.created' AS TIMESTAMPTZ)      AS at,
+    TRY_CAST(h.value->>'$.created' AS TIMESTAMPTZ)      AS changed_at,
     it.value->>'$.field'                                AS field,
     it.value->>'$.fieldId'                              AS field_id,
     it.value->>'$.fieldtype'                            AS field_type,
@@ -19,4 +19,4 @@ FROM raw.latest i,
      json_each(h.value, '$.items') it
 WHERE i.source = 'jira' AND i.object_type = 'issue' AND NOT i.deleted
   AND it.value->>'$.field' <> 'status'
-ORDER BY issue_key, at, history_id;
+ORDER BY issue_key, changed_at, history_id;

@@ -11,7 +11,7 @@ WITH statuses AS (
 items AS (
     SELECT i.object_key AS issue_key, i.raw_id,
            h.value->>'$.id' AS history_id,
-           TRY_CAST(h.value->>'$.created' AS TIMESTAMPTZ) AS at,
+           TRY_CAST(h.value->>'$.created' AS TIMESTAMPTZ) AS changed_at,
            coalesce(h.value->>'$.author.accountId', h.value->>'$.author.name') AS author,
            it.value AS item
     FROM raw.latest i,
@@ -21,7 +21,7 @@ items AS (
 )
 SELECT
     items.issue_key,
-    items.at,
+    items.changed_at,
     items.item->>'$.from'       AS from_status_id,
     items.item->>'$.fromString' AS from_status,
     items.item->>'$.to'         AS to_status_id,
@@ -37,4 +37,4 @@ LEFT JOIN statuses st ON st.id = items.item->>'$.to'
 LEFT JOIN statuses sfn ON sf.id IS NULL AND sfn.name = lower(items.item->>'$.fromString')
 LEFT JOIN statuses stn ON st.id IS NULL AND stn.name = lower(items.item->>'$.toString')
 WHERE items.item->>'$.field' = 'status'
-ORDER BY items.issue_key, items.at, items.history_id;
+ORDER BY items.issue_key, items.changed_at, items.history_id;

@@ -27,6 +27,7 @@ ISSUE_KEY = re.compile(r"^[A-Z][A-Z0-9_]*-\d+$")
 JQL_TIME = "%Y/%m/%d %H:%M"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RECONCILE = "reconcile"
+CHANGELOG_PAGE = 100  # the server cap; independent of the search page size
 
 
 # -- what the product reads of an issue, validated before it is stored --------------------
@@ -244,7 +245,7 @@ class JiraSource:
         start = 0
         while True:
             page = self.get_json(
-                f"issue/{key}/changelog", {"startAt": start, "maxResults": self.page_size}
+                f"issue/{key}/changelog", {"startAt": start, "maxResults": CHANGELOG_PAGE}
             )
             values = page.get("values", [])
             histories.extend(values)

@@ -1,0 +1,40 @@
+-- chain.mr_notes: every note of every merge request, system notes included, with its
+-- kind read from GitLab's system-note wording:
+--   added_commits  "added 3 commits" (a push to the source branch; commits_added = 3)
+--   approved       "approved this merge request"
+--   unapproved     "unapproved this merge request"
+--   comment        any note a person wrote (system = false)
+--   other          every other system note (assigned, mentioned, merged, ...)
+CREATE SCHEMA IF NOT EXISTS chain;
+
+CREATE OR REPLACE TABLE chain.mr_notes AS
+WITH notes AS (
+    SELECT n.parent_key, n.raw_id, n.payload,
+           coalesce(TRY_CAST(n.payload->>'$.system' AS BOOLEAN), false) AS system,
+           coalesce(n.payload->>'$.body', '') AS body
+    FROM raw.latest n
+    WHERE n.source = 'gitlab' AND n.object_type = 'mr_note' AND NOT n.deleted
+)
+SELECT
+    m.mr_key,
+    TRY_CAST(n.payload->>'$.id' AS BIGINT)                   AS note_id,
+    TRY_CAST(n.payload->>'$.created_at' AS TIMESTAMPTZ)      AS created_at,
+    n.payload->>'$.author.username'                          AS author,
+    n.system,
+    n.body,
+    CASE
+        WHEN NOT n.system THEN 'comment'
+        WHEN regexp_matches(n.body, '^added [0-9]+ (new )?commits?\b') THEN 'added_commits'
+        WHEN starts_with(n.body, 'approved this merge request') THEN 'approved'
+        WHEN starts_with(n.body, 'unapproved this merge request') THEN 'unapproved'
+        ELSE 'other'
+    END                                                      AS kind,
+    CASE WHEN n.system
+         THEN TRY_CAST(nullif(regexp_extract(n.body, '^added ([0-9]+) (new )?commits?\b', 1), '')
+                       AS INTEGER)
+    END                                                      AS commits_added,
+    n.payload->>'$.type'                                     AS note_type,
+    n.raw_id
+FROM notes n
+JOIN chain.merge_requests m ON m.object_key = n.parent_key
+ORDER BY m.mr_key, created_at, note_id;

@@ -1,0 +1,45 @@
+-- chain.mr_review_rounds: how many times a merge request went back for rework after
+-- review, one row per merge request.
+--
+-- Rule: review starts at the first review event, the earliest of
+--   * a comment (non-system note) by someone other than the MR author,
+--   * an "approved this merge request" system note,
+--   * an approval's approved_at in the MR's approval state;
+-- review_rounds is the number of "added N commits" system notes (pushes to the source
+-- branch) created after that moment. An MR never reviewed has 0 rounds and a NULL
+-- first_review_at. Pushes before the first review are initial work, not rework.
+CREATE SCHEMA IF NOT EXISTS chain;
+
+CREATE OR REPLACE TABLE chain.mr_review_rounds AS
+WITH approvals AS (
+    SELECT a.object_key, min(TRY_CAST(ab.value->>'$.approved_at' AS TIMESTAMPTZ)) AS at
+    FROM raw.latest a, json_each(a.payload, '$.approved_by') ab
+    WHERE a.source = 'gitlab' AND a.object_type = 'mr_approval' AND NOT a.deleted
+    GROUP BY a.object_key
+),
+note_reviews AS (
+    SELECT n.mr_key, min(n.created_at) AS at
+    FROM chain.mr_notes n
+    JOIN chain.merge_requests m USING (mr_key)
+    WHERE n.kind = 'approved'
+       OR (n.kind = 'comment' AND n.author IS DISTINCT FROM m.author)
+    GROUP BY n.mr_key
+),
+first_review AS (
+    SELECT m.mr_key,
+           CASE WHEN nr.at IS NULL THEN ap.at
+                WHEN ap.at IS NULL THEN nr.at
+                ELSE least(nr.at, ap.at) END AS at
+    FROM chain.merge_requests m
+    LEFT JOIN note_reviews nr USING (mr_key)
+    LEFT JOIN approvals ap ON ap.object_key = m.object_key
+)
+SELECT
+    f.mr_key,
+    count(n.note_id) FILTER (WHERE n.created_at > f.at)::INTEGER AS review_rounds,
+    f.at                                                         AS first_review_at,
+    count(n.note_id)::INTEGER                                    AS pushes
+FROM first_review f
+LEFT JOIN chain.mr_notes n ON n.mr_key = f.mr_key AND n.kind = 'added_commits'
+GROUP BY f.mr_key, f.at
+ORDER BY f.mr_key;

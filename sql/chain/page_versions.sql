@@ -1,0 +1,41 @@
+-- chain.page_versions: every stored version of every Confluence page, its author (the
+-- API gives a user object; captured datasets may hold a plain name), its body as text
+-- and whether that body carries the policy's approval marker (a page is approved from
+-- the first version that does).
+CREATE SCHEMA IF NOT EXISTS chain;
+
+CREATE OR REPLACE TEMP MACRO confluence_user_name(u) AS
+    CASE WHEN json_type(u) = 'VARCHAR' THEN u->>'$'
+         ELSE coalesce(u->>'$.displayName', u->>'$.publicName', u->>'$.username',
+                       u->>'$.accountId') END;
+CREATE OR REPLACE TEMP MACRO confluence_user_id(u) AS
+    CASE WHEN json_type(u) = 'VARCHAR' THEN u->>'$'
+         ELSE coalesce(u->>'$.accountId', u->>'$.userKey', u->>'$.username') END;
+
+CREATE OR REPLACE TABLE chain.page_versions AS
+WITH versions AS (
+    SELECT raw_id, parent_key, payload
+    FROM raw.latest
+    WHERE source = 'confluence' AND object_type = 'page_version' AND NOT deleted
+),
+typed AS (
+    SELECT
+        coalesce(payload->>'$.page_id', parent_key)                   AS page_id,
+        TRY_CAST(payload->>'$.number' AS INTEGER)                     AS number,
+        TRY_CAST(payload->>'$.when' AS TIMESTAMPTZ)                   AS edited_at,
+        confluence_user_name(json_extract(payload, '$.by'))           AS author,
+        confluence_user_id(json_extract(payload, '$.by'))             AS author_id,
+        nullif(payload->>'$.message', '')                             AS message,
+        coalesce(TRY_CAST(payload->>'$.minorEdit' AS BOOLEAN), false) AS minor_edit,
+        payload->>'$.content.title'                                   AS title,
+        driftgate_storage_text(payload->>'$.content.body.storage.value') AS body_text,
+        raw_id
+    FROM versions
+)
+SELECT
+    page_id, number, edited_at, author, author_id, message, minor_edit, title, body_text,
+    coalesce(driftgate_carries_marker(body_text, getvariable('approved_marker')), false)
+                                                                      AS approved,
+    raw_id
+FROM typed
+ORDER BY page_id, number;

@@ -1,0 +1,37 @@
+-- chain.repository_files: the repository files the policy names, at each project's
+-- default branch, one row per kind a path matches (ingest.spec_globs -> 'spec',
+-- contract_test_globs -> 'contract_test', observability_globs -> 'observability').
+CREATE SCHEMA IF NOT EXISTS chain;
+
+CREATE OR REPLACE TABLE chain.repository_files AS
+WITH files AS (
+    SELECT f.raw_id, f.payload,
+           TRY_CAST(f.payload->>'$.project_id' AS BIGINT) AS project_id,
+           f.payload->>'$.path' AS path
+    FROM raw.latest f
+    WHERE f.source = 'gitlab' AND f.object_type = 'file' AND NOT f.deleted
+),
+projects AS (
+    SELECT TRY_CAST(payload->>'$.id' AS BIGINT) AS project_id,
+           payload->>'$.path_with_namespace'   AS project_path
+    FROM raw.latest
+    WHERE source = 'gitlab' AND object_type = 'project' AND NOT deleted
+),
+kinds(kind, globs, ord) AS (
+    SELECT 'spec', getvariable('spec_globs')::VARCHAR[], 1
+    UNION ALL SELECT 'contract_test', getvariable('contract_test_globs')::VARCHAR[], 2
+    UNION ALL SELECT 'observability', getvariable('observability_globs')::VARCHAR[], 3
+)
+SELECT
+    f.project_id,
+    p.project_path,
+    f.payload->>'$.ref'                          AS ref,
+    f.path,
+    f.payload->>'$.blob_id'                      AS blob_id,
+    TRY_CAST(f.payload->>'$.size' AS BIGINT)     AS size,
+    k.kind,
+    f.raw_id
+FROM files f
+JOIN kinds k ON driftgate_glob_match(f.path, k.globs)
+LEFT JOIN projects p USING (project_id)
+ORDER BY f.project_id, f.path, k.ord;

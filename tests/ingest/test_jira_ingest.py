@@ -1,0 +1,281 @@
+"""Jira ingestion end to end: the real `jira` client, the emulator, the Dagster assets, DuckDB.
+
+Both flavours: Server pages /rest/api/2/search by startAt; Cloud pages /search/jql by
+token and completes truncated changelogs. Page size 10 forces several pages.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import HANDMADE, sandbox_stats
+from tests.ingest.harness import copy_dataset, materialize, table
+
+RAW_JIRA = 'key:"raw/jira"'
+JIRA_CHAIN = [
+    RAW_JIRA,
+    'key:"chain/work_items"',
+    'key:"chain/status_transitions"',
+    'key:"chain/field_changes"',
+    'key:"chain/issue_links"',
+    'key:"chain/remote_links"',
+]
+PAGE = 10
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def small_pages(tmp_path, monkeypatch):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"ingest:\n  page_size: {PAGE}\n")
+    monkeypatch.setenv("DRIFTGATE_POLICY", str(policy))
+    return policy
+
+
+def dataset_issues(root: Path) -> dict[str, dict]:
+    lines = (root / "jira" / "issues.jsonl").read_text().splitlines()
+    return {d["key"]: d for d in map(json.loads, filter(None, lines))}
+
+
+def raw_state(db: Path, base_url: str) -> list[tuple]:
+    """Latest raw objects with the serving emulator's address masked (self links carry it)."""
+    return table(
+        db,
+        "SELECT object_type, object_key, md5(replace(payload::VARCHAR, ?, '<base>')), deleted "
+        "FROM raw.latest WHERE source = 'jira' ORDER BY 1, 2",
+        [base_url],
+    )
+
+
+def chain_state(db: Path) -> dict[str, list[tuple]]:
+    names = ["work_items", "status_transitions", "field_changes", "issue_links", "remote_links"]
+    return {n: table(db, f"SELECT * EXCLUDE (raw_id) FROM chain.{n} ORDER BY ALL") for n in names}  # noqa: S608
+
+
+@pytest.mark.parametrize("flavor", ["server", "cloud"])
+def test_full_ingest_equals_the_dataset(serve, tmp_path, flavor):
+    emulator = serve(HANDMADE, jira_flavor=flavor)
+    db = tmp_path / "dg.duckdb"
+    materialize(emulator.url, db, JIRA_CHAIN)
+
+    expected = dataset_issues(HANDMADE)
+    stored = dict(
+        table(
+            db,
+            "SELECT object_key, payload FROM raw.latest WHERE source = 'jira' "
+            "AND object_type = 'issue'",
+        )
+    )
+    assert set(stored) == set(expected)
+    for key, payload in stored.items():
+        histories = json.loads(payload)["changelog"]["histories"]
+        assert len(histories) == len(expected[key]["changelog"]["histories"]), key
+    assert table(db, "SELECT count(*) FROM raw.quarantine") == [(0,)]
+
+    links_in_dataset = sum(
+        len(json.loads(line)["links"])
+        for line in (HANDMADE / "jira" / "remotelinks.jsonl").read_text().splitlines()
+        if line
+    )
+    assert table(db, "SELECT count(*) FROM chain.remote_links") == [(links_in_dataset,)]
+    assert table(db, "SELECT count(*) FROM chain.work_items") == [(len(expected),)]
+    # Every status resolves to its category through /status, whatever its custom name.
+    assert table(db, "SELECT count(*) FROM chain.work_items WHERE status_category IS NULL") == [
+        (0,)
+    ]
+    assert table(db, "SELECT count(*) FROM chain.status_transitions WHERE to_category IS NULL") == [
+        (0,)
+    ]
+    # PAY-3 holds 130 histories: Cloud embeds 100, the rest come from /changelog.
+    pay3 = table(db, "SELECT count(*) FROM chain.field_changes WHERE issue_key = 'PAY-3'")[0][0]
+    pay3 += table(db, "SELECT count(*) FROM chain.status_transitions WHERE issue_key = 'PAY-3'")[0][
+        0
+    ]
+    assert pay3 >= 130
+
+
+@pytest.mark.parametrize("flavor", ["server", "cloud"])
+def test_full_ingest_makes_the_minimum_requests(serve, tmp_path, flavor):
+    emulator = serve(HANDMADE, jira_flavor=flavor)
+    materialize(emulator.url, tmp_path / "dg.duckdb", [RAW_JIRA])
+    stats = sandbox_stats(emulator.url)
+    n = len(dataset_issues(HANDMADE))
+    truncated = sum(
+        1 for d in dataset_issues(HANDMADE).values() if len(d["changelog"]["histories"]) > 100
+    )
+    minimum = n + math.ceil(n / PAGE) + 3  # remote links, search pages, field/status/myself
+    if flavor == "cloud":
+        minimum += 2 + 2 * truncated + 1  # serverInfo v2+v3, changelog pages, approximate count
+    else:
+        minimum += 1  # serverInfo
+    assert stats["requests"]["jira"] <= math.ceil(minimum * 1.05)
+    per_issue = [e for e in stats["by_endpoint"] if e.endswith("/issue/{key}")]
+    assert per_issue == []  # the search already returned every issue whole
+
+
+def test_second_run_without_changes_is_cheap_and_changes_nothing(serve, tmp_path):
+    emulator = serve(HANDMADE, jira_flavor="cloud")
+    db = tmp_path / "dg.duckdb"
+    materialize(emulator.url, db, JIRA_CHAIN)
+    before_rows = table(db, "SELECT count(*) FROM raw.objects")
+    before_chain = chain_state(db)
+    requests.delete(f"{emulator.url}/_sandbox/stats", timeout=5)
+
+    materialize(emulator.url, db, JIRA_CHAIN)
+
+    assert sandbox_stats(emulator.url)["requests"]["jira"] <= 7
+    assert table(db, "SELECT count(*) FROM raw.objects") == before_rows
+    assert chain_state(db) == before_chain
+
+
+def edit_dataset(root: Path) -> None:
+    """One issue moves to a new summary (with its changelog entry), one issue is new."""
+    path = root / "jira" / "issues.jsonl"
+    issues = [json.loads(line) for line in path.read_text().splitlines() if line]
+    edited = next(i for i in issues if i["key"] == "WEB-7")
+    edited["fields"]["summary"] = "Checkout button states, revised"
+    edited["fields"]["updated"] = "2026-04-02T09:00:00.000+0000"
+    edited["changelog"]["histories"].append(
+        {
+            "id": "990001",
+            "author": edited["fields"].get("reporter"),
+            "created": "2026-04-02T09:00:00.000+0000",
+            "items": [
+                {
+                    "field": "summary",
+                    "fieldtype": "jira",
+                    "from": None,
+                    "fromString": "old",
+                    "to": None,
+                    "toString": "Checkout button states, revised",
+                }
+            ],
+        }
+    )
+    edited["changelog"]["total"] = len(edited["changelog"]["histories"])
+    edited["changelog"]["maxResults"] = edited["changelog"]["total"]
+    new = json.loads(json.dumps(next(i for i in issues if i["key"] == "WEB-11")))
+    new["key"], new["id"] = "WEB-99", "19999"
+    new["self"] = new["self"].rsplit("/", 1)[0] + "/19999"
+    new["fields"]["created"] = new["fields"]["updated"] = "2026-04-02T10:00:00.000+0000"
+    issues.append(new)
+    path.write_text("".join(json.dumps(i) + "\n" for i in issues))
+
+
+def test_incremental_run_fetches_only_changes_and_matches_a_fresh_ingest(serve, tmp_path):
+    data = copy_dataset(HANDMADE, tmp_path / "data")
+    db = tmp_path / "dg.duckdb"
+    first = serve(data, jira_flavor="server")
+    materialize(first.url, db, JIRA_CHAIN)
+    first.stop()
+
+    edit_dataset(data)
+    second = serve(data, jira_flavor="server")
+    materialize(second.url, db, JIRA_CHAIN)
+    stats = sandbox_stats(second.url)["by_endpoint"]
+    assert stats["GET /rest/api/2/issue/{key}/remotelink"] == 2  # WEB-7 and WEB-99 only
+    changed = table(
+        db,
+        "SELECT object_key FROM raw.objects WHERE object_type = 'issue' "
+        "GROUP BY 1 HAVING count(*) > 1",
+    )
+    assert changed == [("WEB-7",)]
+
+    fresh = tmp_path / "fresh.duckdb"
+    materialize(second.url, fresh, JIRA_CHAIN)
+    assert chain_state(db) == chain_state(fresh)
+    assert table(db, "SELECT summary FROM chain.work_items WHERE issue_key = 'WEB-7'") == [
+        ("Checkout button states, revised",)
+    ]
+
+
+def test_malformed_issue_is_quarantined_and_the_rest_stored(serve, tmp_path):
+    data = copy_dataset(HANDMADE, tmp_path / "data")
+    path = data / "jira" / "issues.jsonl"
+    issues = [json.loads(line) for line in path.read_text().splitlines() if line]
+    issues[3]["fields"]["issuetype"] = "Story"  # a string where an object belongs
+    bad_key = issues[3]["key"]
+    path.write_text("".join(json.dumps(i) + "\n" for i in issues))
+    emulator = serve(data, jira_flavor="server")
+    db = tmp_path / "dg.duckdb"
+    materialize(emulator.url, db, [RAW_JIRA])
+    quarantined = table(db, "SELECT object_key, reason FROM raw.quarantine")
+    assert len(quarantined) == 1 and quarantined[0][0] == bad_key
+    assert "fields.issuetype" in quarantined[0][1]
+    stored = table(db, "SELECT count(*) FROM raw.current WHERE object_type = 'issue'")
+    assert stored == [(len(issues) - 1,)]
+
+
+def test_faults_do_not_change_the_result(serve, tmp_path):
+    clean = serve(HANDMADE, jira_flavor="cloud")
+    clean_db = tmp_path / "clean.duckdb"
+    materialize(clean.url, clean_db, JIRA_CHAIN)
+
+    faulty = serve(
+        HANDMADE,
+        jira_flavor="cloud",
+        faults="429=0.1,5xx=0.08,burst=2,reset=0.05,truncate=0.1,retry_after=0,seed=5",
+    )
+    faulty_db = tmp_path / "faulty.duckdb"
+    materialize(faulty.url, faulty_db, JIRA_CHAIN)
+    injected = sandbox_stats(faulty.url)["faults"]
+    assert sum(injected.values()) >= 5 and {"429", "5xx", "reset", "truncate"} <= set(injected)
+    assert raw_state(faulty_db, faulty.url) == raw_state(clean_db, clean.url)
+    assert chain_state(faulty_db) == chain_state(clean_db)
+
+
+def test_a_killed_run_resumes_without_loss_or_duplicates(serve, tmp_path):
+    emulator = serve(HANDMADE, jira_flavor="server", latency_ms=40)
+    db = tmp_path / "killed.duckdb"
+    code = (
+        "import sys; from pathlib import Path; from tests.ingest.harness import materialize; "
+        f"materialize(sys.argv[1], Path(sys.argv[2]), [{RAW_JIRA!r}])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, emulator.url, str(db)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # kill once a page or more is committed
+            links = sandbox_stats(emulator.url)["by_endpoint"].get(
+                "GET /rest/api/2/issue/{key}/remotelink", 0
+            )
+            if links >= PAGE + 3:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the ingest never reached the middle of its run")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    partial = table(db, "SELECT count(*) FROM raw.current WHERE object_type = 'issue'")[0][0]
+    assert 0 < partial < len(dataset_issues(HANDMADE))  # it really died mid-way
+
+    materialize(emulator.url, db, JIRA_CHAIN)
+    reference = tmp_path / "reference.duckdb"
+    materialize(emulator.url, reference, JIRA_CHAIN)
+    assert raw_state(db, emulator.url) == raw_state(reference, emulator.url)
+    assert chain_state(db) == chain_state(reference)
+    duplicates = table(
+        db,
+        "SELECT object_key, content_hash, count(*) FROM raw.objects "
+        "GROUP BY ALL HAVING count(*) > 1",
+    )
+    assert duplicates == []
