@@ -159,7 +159,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"  stats {running.url}/_sandbox/stats",
         flush=True,
     )
-    signal.signal(signal.SIGTERM, lambda *_: running.server.shutdown())
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         running.server.serve_forever()
     except KeyboardInterrupt:
@@ -167,6 +167,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         running.server.server_close()
     return 0
+
+
+def _stop_on_sigterm(*_: object) -> None:
+    raise KeyboardInterrupt  # unwinds serve_forever in this thread; shutdown() would deadlock
 
 
 # -- the nightly job --------------------------------------------------------------------

@@ -1,0 +1,46 @@
+"""The Dagster definitions: layers as groups, a nightly job and schedule, checks in place."""
+
+import dagster as dg
+
+from tests.ingest.harness import definitions
+
+
+def test_asset_graph_reads_like_the_pipeline():
+    defs = definitions()
+    groups = {}
+    for spec in defs.resolve_all_asset_specs():
+        groups.setdefault(spec.group_name, set()).add(spec.key.to_user_string())
+    assert groups["raw"] == {"raw/jira", "raw/gitlab", "raw/confluence"}
+    assert {"chain/work_items", "chain/merge_requests", "chain/pages", "chain/links"} <= groups[
+        "chain"
+    ]
+    assert "analysis/ingest_completeness" in groups["analysis"]
+    assert "reports/html_report" in groups["reports"]
+    for spec in defs.resolve_all_asset_specs():
+        assert spec.description, f"{spec.key} has no description"
+        layer = spec.key.path[0]
+        assert spec.group_name == layer, f"{spec.key} is not in group {layer}"
+
+
+def test_raw_assets_have_blocking_completeness_checks():
+    defs = definitions()
+    checks = {
+        (spec.asset_key.to_user_string(), spec.name): spec.blocking
+        for checks_def in defs.asset_checks or []
+        for spec in checks_def.check_specs
+    }
+    for source in ("jira", "gitlab", "confluence"):
+        assert checks[(f"raw/{source}", "listed_what_source_reported")] is True
+        assert (f"raw/{source}", "quarantine_not_growing") in checks
+    assert checks[("analysis/ingest_completeness", "nothing_missing")] is True
+
+
+def test_nightly_job_and_schedule():
+    defs = definitions()
+    job = defs.resolve_job_def("nightly")
+    selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    all_keys = {s.key.to_user_string() for s in defs.resolve_all_asset_specs()}
+    assert selected == all_keys
+    schedule = defs.resolve_schedule_def("nightly_0200")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
