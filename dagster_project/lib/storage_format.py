@@ -36,8 +36,8 @@ _CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2007\u202f]+")
 
 JIRA_MACROS = {"jira", "jiraissues"}
-# Macros whose visible output is one of their parameters.
-SHOWN_PARAMETER = {"jira": "key", "jiraissues": "key", "status": "title"}
+# Macros other than Jira's whose visible output is one of their parameters.
+SHOWN_PARAMETER = {"status": "title"}
 
 _BLOCKS = {
     "p",
@@ -101,7 +101,8 @@ class _StorageParser(HTMLParser):
         self.prose: list[str] = []  # text outside Jira macros, for text mentions
         self.macros: list[_Macro] = []
         self.hidden = 0
-        self.cell_open = False
+        self.cell_depth = 0  # open td/th elements: blocks inside a cell do not break its row
+        self.row_cells = 0  # cells closed so far in the current row
         self.jira_keys: list[str] = []
         self.link_keys: list[str] = []
         self.link_titles: list[str | None] = []  # open ac:link elements: ri:page title
@@ -118,12 +119,15 @@ class _StorageParser(HTMLParser):
             self.link_had_text[-1] = True
 
     def newline(self) -> None:
+        if self.cell_depth:
+            self.emit(" ")
+            return
         text = _SPACES.sub(" ", "".join(self.line)).strip()
         if text:
             self.lines.append(text)
         self.line = []
         self.prose.append("\n")
-        self.cell_open = False
+        self.row_cells = 0
 
     # -- parser callbacks --------------------------------------------------------------
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -142,9 +146,9 @@ class _StorageParser(HTMLParser):
             self.newline()
             return
         if tag in _CELLS:
-            if self.cell_open:
+            if self.row_cells and not self.cell_depth:
                 self.emit(" | ")
-            self.cell_open = True
+            self.cell_depth += 1
             return
         if tag == "a":
             found = _BROWSE.search(attributes.get("href", ""))
@@ -158,6 +162,9 @@ class _StorageParser(HTMLParser):
         if tag == "ri:page" and self.link_titles:
             self.link_titles[-1] = attributes.get("ri:content-title") or None
             return
+        if tag == "time" and attributes.get("datetime"):  # a date picked in the editor
+            self.emit(attributes["datetime"])
+            return
         if tag == "ac:task":
             self.newline()
             return
@@ -165,8 +172,7 @@ class _StorageParser(HTMLParser):
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
-        if tag not in ("br", "ri:page", "a", "td", "th"):
-            self.handle_endtag(tag)
+        self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("ac:structured-macro", "ac:macro"):
@@ -179,6 +185,9 @@ class _StorageParser(HTMLParser):
             self.hidden = max(self.hidden - 1, 0)
             return
         if tag in _CELLS:
+            if self.cell_depth:
+                self.cell_depth -= 1
+                self.row_cells += not self.cell_depth
             return
         if tag == "ac:link" and self.link_titles:
             title, had_text = self.link_titles.pop(), self.link_had_text.pop()
@@ -217,6 +226,7 @@ class _StorageParser(HTMLParser):
 
     def close(self) -> None:
         super().close()
+        self.cell_depth = 0
         self.newline()
 
 

@@ -32,10 +32,22 @@ def definitions() -> dg.Definitions:
 
 
 def resources_for(
-    url: str, db: Path, reports: Path, *, token: str = "t", retry_base_s: float = 0.01
+    url: str,
+    db: Path,
+    reports: Path,
+    *,
+    token: str = "t",
+    retry_base_s: float = 0.01,
+    max_retries: int = 6,
 ) -> dict:
     sandbox = SandboxResource()
-    common = {"token": token, "sandbox": sandbox, "retry_base_s": retry_base_s, "timeout_s": 10.0}
+    common = {
+        "token": token,
+        "sandbox": sandbox,
+        "retry_base_s": retry_base_s,
+        "max_retries": max_retries,
+        "timeout_s": 10.0,
+    }
     return {
         "sandbox": sandbox,
         "jira": JiraResource(url=url, user="driftgate", **common),

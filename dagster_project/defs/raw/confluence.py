@@ -44,6 +44,10 @@ def raw_confluence(
                 "pages_listed": fetched.pages_listed,
                 "histories_fetched": fetched.histories_fetched,
                 "requests": source.requests,
+                "full_listing": fetched.full,
+                "cql_time_zone": "n/a"
+                if fetched.full
+                else fetched.time_zone or "unknown: window widened by 12 h",
                 "reconciled": fetched.reconciled,
                 "recovered_by_reconciliation": fetched.recovered,
                 "vanished_during_run": fetched.vanished,

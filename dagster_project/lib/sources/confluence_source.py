@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -130,7 +130,8 @@ class ConfluenceFetchResult:
     recovered: int = 0  # listed by reconciliation but never stored before
     reconciled: bool = False
     reported_total: int | None = None
-    time_zone: str | None = None
+    full: bool = False
+    time_zone: str | None = None  # the zone incremental CQL dates were written in
 
 
 class ConfluenceSource:
@@ -165,9 +166,7 @@ class ConfluenceSource:
 
         def call() -> Any:
             self.requests += 1
-            response = self.client.get(
-                path, params=params, absolute=absolute, advanced_mode=True
-            )
+            response = self.client.get(path, params=params, absolute=absolute, advanced_mode=True)
             self.client.raise_for_status(response)
             return response.json()
 
@@ -289,7 +288,7 @@ def ingest_confluence(
     _ingest_spaces(source, store, result)
 
     mark = store.watermark("page")
-    full = mark is None
+    full = result.full = mark is None
     cql = source.page_cql(mark)
     result.time_zone = None if full else source.user_time_zone()
     known = _stored_version_numbers(store)
@@ -311,14 +310,18 @@ def ingest_confluence(
     return result
 
 
-def _ingest_spaces(source: ConfluenceSource, store: RawStore, result: ConfluenceFetchResult) -> None:
+def _ingest_spaces(
+    source: ConfluenceSource, store: RawStore, result: ConfluenceFetchResult
+) -> None:
+    """The whole (scoped) space listing; /space reports no total, only each page's size."""
     batch = Batch()
     present: set[str] = set()
-    reported = 0
+    reported = listed = 0
     for answer in source.spaces():
         results = answer.get("results") or []
         size = answer.get("size")
         reported += size if isinstance(size, int) else len(results)
+        listed += len(results)
         for raw in results:
             key = raw.get("key") if isinstance(raw, dict) else None
             if not isinstance(key, str) or not key:
@@ -327,7 +330,7 @@ def _ingest_spaces(source: ConfluenceSource, store: RawStore, result: Confluence
             present.add(key)
             batch.objects.append(RawObject("space", key, raw))
     store.commit(batch)
-    store.record_listing("space", listed=len(present), reported=reported, full=True)
+    store.record_listing("space", listed=listed, reported=reported, full=True)
     store.tombstone_missing("space", present)
     result.spaces = len(present)
 
@@ -418,24 +421,33 @@ def _stored_versions(store: RawStore) -> dict[str, set[int]]:
 
 
 def _record_version_listing(store: RawStore) -> None:
-    """How many versions current pages say they have (``version.number``) vs stored."""
-    reported, stored = store.con.execute(
+    """Versions current pages say they have (``version.number``) against those listed:
+    stored, or quarantined with a reason."""
+    reported, listed = store.con.execute(
         """
         WITH pages AS (
             SELECT object_key, TRY_CAST(payload->>'$.version.number' AS BIGINT) AS n
             FROM raw.latest WHERE source = $1 AND object_type = 'page' AND NOT deleted
         ),
-        versions AS (
-            SELECT parent_key, count(*) AS c FROM raw.latest
+        stored AS (
+            SELECT object_key, parent_key AS page_id FROM raw.latest
             WHERE source = $1 AND object_type = 'page_version' AND NOT deleted
-            GROUP BY parent_key
+        ),
+        quarantined AS (
+            SELECT DISTINCT object_key, regexp_extract(object_key, '^(.*):[0-9]+$', 1) AS page_id
+            FROM raw.quarantine
+            WHERE source = $1 AND object_type = 'page_version' AND object_key IS NOT NULL
+              AND object_key NOT IN (SELECT object_key FROM stored)
         )
-        SELECT coalesce(sum(n), 0), coalesce(sum(c), 0)
-        FROM pages LEFT JOIN versions ON versions.parent_key = pages.object_key
+        SELECT
+            (SELECT coalesce(sum(n), 0) FROM pages),
+            (SELECT count(*) FROM (SELECT page_id FROM stored UNION ALL
+                                   SELECT page_id FROM quarantined)
+             WHERE page_id IN (SELECT object_key FROM pages))
         """,
         [store.source],
     ).fetchone()
-    store.record_listing("page_version", listed=int(stored), reported=int(reported), full=True)
+    store.record_listing("page_version", listed=int(listed), reported=int(reported), full=True)
 
 
 def _reconcile_due(store: RawStore, policy: Policy, now: datetime, full: bool) -> bool:

@@ -39,8 +39,12 @@ def error_body(api: str | None, status: int, message: str) -> Any:
     if api == "confluence":
         return {
             "statusCode": status,
-            "data": {"authorized": status not in (401, 403), "valid": True, "errors": [],
-                     "successful": False},
+            "data": {
+                "authorized": status not in (401, 403),
+                "valid": True,
+                "errors": [],
+                "successful": False,
+            },
             "message": message,
         }
     if api == "gitlab":
@@ -227,8 +231,6 @@ class Emulator:
         if path.rstrip("/") == "/_sandbox/manifest":
             m = self.dataset.manifest
             return json_reply(
-                {"format": m.format, "name": m.name, "as_of": m.as_of,
-                 "jira_flavor": m.jira_flavor}
+                {"format": m.format, "name": m.name, "as_of": m.as_of, "jira_flavor": m.jira_flavor}
             )
         return json_reply({"error": f"no sandbox endpoint {path}"}, 404)
-

@@ -146,6 +146,12 @@ class _Selection:
         return self.mode == "navigable" and navigable
 
 
+# Changelog item "field" values of Cloud events that carry no fieldId (seen in captures).
+NON_FIELD_EVENTS = frozenset(
+    {"workflow", "parent", "remoteissuelink", "issueparentassociation", "epic child", "worklogid"}
+)
+
+
 class JiraApi:
     """Serves ``jira/*`` of a dataset under ``/rest/api/{2,3}`` as Server or Cloud."""
 
@@ -641,8 +647,12 @@ class JiraApi:
             item = dict(item)
             field = str(item.get("field", ""))
             if self.cloud:
-                if "fieldId" not in item and field:
-                    item["fieldId"] = self._field_id(field)
+                # Cloud names the field id of a field change; events that are not field
+                # changes (Workflow, RemoteIssueLink, Parent...) come without one.
+                if "fieldId" not in item and field and field.casefold() not in NON_FIELD_EVENTS:
+                    known = self._field_id(field)
+                    if known in self.field_defs:
+                        item["fieldId"] = known
                 if field.lower() in USER_FIELDS_IN_CHANGELOG:
                     for side in ("from", "to"):
                         if item.get(side) and not _looks_like_account(str(item[side])):
