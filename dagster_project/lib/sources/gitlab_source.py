@@ -1,0 +1,865 @@
+"""GitLab ingestion through python-gitlab's HTTP layer: incremental, paged by ``Link``.
+
+Every list is paged here, not by the client's ``GitlabList``: the first request carries
+``per_page`` (the policy's page size), each next page is the ``Link: rel="next"`` URL
+(python-gitlab's only pagination signal too), and that URL is followed only when its
+scheme, host and port are the configured ones. ``requests`` forwards ``PRIVATE-TOKEN``
+to any host, so a foreign next-page link stops the run with an error instead. Each page
+request goes through ``lib/retry.py`` with the client's own retries off (429 included),
+and ``X-Total`` is recorded as the reported total of every full listing.
+
+One run:
+
+* projects: the policy's ids/paths, its groups' projects (subgroups included), or else
+  every project the token is a member of; vanished ones are tombstoned;
+* merge requests: listed by ``updated_at`` ascending from the watermark minus the
+  overlap (``/merge_requests?scope=all`` without a project scope, else per project or
+  group). An MR whose ``updated_at`` differs from the stored one is fetched with its
+  ``/changes``, every note and its approval state; a listing page commits its MRs with
+  all of that and the watermark in one transaction. A listing that shifted under its offsets (a key seen
+  twice, ``X-Total`` moving between pages) is read once more from the same start;
+* deployments: per project, by ``updated_at`` ascending from the watermark;
+* commits (``all=True``, ``with_stats=True``, ``since`` the watermark) and repository
+  files: only for projects whose ``last_activity_at`` moved since their last sync.
+  GitLab moves it at most once an hour, so a project synced less than an hour after its
+  recorded activity is synced again. Files are the default branch's tree entries that
+  match the policy's spec, contract-test or observability globs; a file's content is
+  fetched only when its blob id changed, and stored with the git id of the bytes read;
+* reconciliation every ``reconcile_every_days``: keys-only MR listings (``view=simple``)
+  fetch MRs listed but stored with another ``updated_at`` or never stored, and tombstone
+  stored MRs (with changes, notes, approvals) that an ``iids[]`` lookup confirms gone;
+  full commit and deployment listings tombstone what vanished. A listing whose
+  ``X-Total`` moved between pages tombstones nothing. A first run is a full listing and
+  counts as one.
+
+A record that fails validation (what the product reads of it) is quarantined with the
+reason and the run goes on; an MR re-delivered unchanged is not quarantined twice.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import gitlab
+import requests
+from gitlab.exceptions import GitlabHttpError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from dagster_project.lib.connections import Connection
+from dagster_project.lib.gitlab_text import git_blob_id, matches_any
+from dagster_project.lib.policy import Policy
+from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore
+from dagster_project.lib.retry import SourceError, status_of, with_retries
+from dagster_project.lib.sources.timeparse import parse_ts
+
+RECONCILE = "reconcile"
+ACTIVITY = "project_activity"  # last_activity_at of a project when it was last synced
+SYNCED = "project_synced"  # when that sync started
+ACTIVITY_THROTTLE = timedelta(hours=1)  # GitLab moves last_activity_at at most this often
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+T = TypeVar("T")
+
+
+# -- what the product reads, validated before it is stored -------------------------------
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+def _timestamp(value: str | None) -> str | None:
+    if value is not None:
+        parse_ts(value)
+    return value
+
+
+class ProjectPayload(_Lenient):
+    id: int
+    path_with_namespace: str
+    default_branch: str | None = None
+    last_activity_at: str | None = None
+
+    _ts = field_validator("last_activity_at")(_timestamp)
+
+
+class MergeRequestPayload(_Lenient):
+    id: int
+    iid: int
+    project_id: int
+    title: str
+    description: str | None = None
+    state: str
+    source_branch: str
+    target_branch: str
+    created_at: str
+    updated_at: str
+    merged_at: str | None = None
+    closed_at: str | None = None
+    labels: list[str | dict[str, Any]] = []
+    author: dict[str, Any] | None = None
+
+    _ts = field_validator("created_at", "updated_at", "merged_at", "closed_at")(_timestamp)
+
+
+class NotePayload(_Lenient):
+    id: int
+    body: str | None = None
+    system: bool = False
+    created_at: str
+    author: dict[str, Any] | None = None
+
+    _ts = field_validator("created_at")(_timestamp)
+
+
+class _Change(_Lenient):
+    old_path: str
+    new_path: str
+    diff: str | None = None
+    new_file: bool = False
+    renamed_file: bool = False
+    deleted_file: bool = False
+
+
+class ChangesPayload(_Lenient):
+    changes: list[_Change]
+
+
+class CommitPayload(_Lenient):
+    id: str
+    committed_date: str | None = None
+    created_at: str | None = None
+    parent_ids: list[str] = []
+    stats: dict[str, Any] | None = None
+
+    _ts = field_validator("committed_date", "created_at")(_timestamp)
+
+    @field_validator("id")
+    @classmethod
+    def _sha(cls, v: str) -> str:
+        if not (7 <= len(v) <= 64) or any(c not in "0123456789abcdef" for c in v.lower()):
+            raise ValueError(f"not a commit sha: {v!r}")
+        return v
+
+    @property
+    def when(self) -> datetime:
+        stamp = self.committed_date or self.created_at
+        if stamp is None:
+            raise ValueError("no committed_date or created_at")
+        return parse_ts(stamp)
+
+
+class DeploymentPayload(_Lenient):
+    id: int
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    _ts = field_validator("created_at", "updated_at")(_timestamp)
+
+
+class TreeEntry(_Lenient):
+    id: str
+    type: str
+    path: str
+
+
+def validation_reason(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "payload"
+    return f"{where}: {first['msg']}"
+
+
+def _key_of(raw: Any, *fields: str) -> str | None:
+    if not isinstance(raw, dict):
+        return None
+    values = [raw.get(f) for f in fields]
+    return "!".join(str(v) for v in values) if all(v is not None for v in values) else None
+
+
+def query_time(mark: datetime) -> str:
+    """A watermark as GitLab's ISO-8601 query parameters take it, floored to the second."""
+    return mark.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- the client --------------------------------------------------------------------------
+@dataclass
+class Page:
+    items: list[Any]
+    total: int | None  # X-Total; None where GitLab does not count (above 10,000)
+
+
+@dataclass
+class Listing:
+    """A whole list read page by page: what it held and whether it stayed still."""
+
+    items: list[Any] = field(default_factory=list)
+    totals: list[int | None] = field(default_factory=list)
+
+    @property
+    def reported(self) -> int | None:
+        return self.totals[-1] if self.totals and None not in self.totals else None
+
+    @property
+    def stable(self) -> bool:
+        """No page saw a different X-Total: nothing was added or removed meanwhile."""
+        return len({t for t in self.totals if t is not None}) <= 1
+
+
+class LinkHostError(SourceError):
+    """A next-page link naming another host: following it would hand over the token."""
+
+
+class GitlabSource:
+    """One run's view of a GitLab instance (API v4) through python-gitlab."""
+
+    def __init__(self, conn: Connection, policy: Policy):
+        self.conn = conn
+        self.policy = policy
+        self.page_size = policy.ingest.page_size
+        self.overlap = timedelta(minutes=policy.ingest.overlap_minutes)
+        self.globs = {
+            "spec": list(policy.ingest.spec_globs),
+            "contract_test": list(policy.ingest.contract_test_globs),
+            "observability": list(policy.ingest.observability_globs),
+        }
+        self.requests = 0
+        self._secrets = (conn.token,)
+        self.gl = gitlab.Gitlab(
+            conn.url,
+            private_token=conn.token,
+            timeout=conn.timeout_s,
+            retry_transient_errors=False,
+        )
+        self._origin = _origin(self.gl.api_url)
+        # python-gitlab's HTTP errors carry the status but not the response: keep the
+        # last one so lib/retry.py can honour Retry-After.
+        self._last_response: requests.Response | None = None
+        self.gl.session.hooks["response"].append(self._remember)
+
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._last_response = response
+
+    # -- requests ---------------------------------------------------------------------
+    def _http(self, url: str, query: dict[str, Any] | None) -> requests.Response:
+        """One GET through the client's session and headers; errors keep their response."""
+        self.requests += 1
+        self._last_response = None
+        try:
+            response = self.gl.http_get(
+                url,
+                query_data=query,
+                raw=True,
+                max_retries=0,
+                obey_rate_limit=False,
+                retry_transient_errors=False,
+            )
+        except GitlabHttpError as exc:
+            if self._last_response is not None:
+                exc.response = self._last_response  # type: ignore[attr-defined]
+            raise
+        assert isinstance(response, requests.Response)
+        return response
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        return with_retries(
+            fn, what=f"gitlab {what}", policy=self.conn.retry_policy, secrets=self._secrets
+        )
+
+    def get_json(self, path: str, query: dict[str, Any] | None = None) -> Any:
+        # The body is parsed inside the retried call: a truncated answer is retried.
+        return self._call(f"GET {path}", lambda: self._http(path, query).json())
+
+    def get_optional_json(self, path: str) -> Any | None:
+        """A single object, or None where GitLab does not offer it (403/404)."""
+        try:
+            return self.get_json(path)
+        except SourceError as exc:
+            if status_of(exc.__cause__) in (403, 404):
+                return None
+            raise
+
+    def get_raw(self, path: str, query: dict[str, Any]) -> bytes:
+        return self._call(f"GET {path}", lambda: self._http(path, query).content)
+
+    def pages(self, path: str, params: dict[str, Any], *, optional: bool = False) -> Iterator[Page]:
+        """Every page of a list: ``per_page`` first, then ``Link: rel="next"`` verbatim.
+
+        ``optional``: a list GitLab does not have (403/404 on the first page: no
+        repository, a feature turned off) has no pages rather than failing the run.
+        """
+        url: str = path
+        query: dict[str, Any] | None = {**params, "per_page": self.page_size}
+        number = 0
+        while True:
+            number += 1
+            what = f"GET {path} (page {number})"
+
+            def call(u: str = url, q: dict[str, Any] | None = query) -> tuple[Any, Any]:
+                response = self._http(u, q)
+                return response, response.json()
+
+            try:
+                response, data = self._call(what, call)
+            except SourceError as exc:
+                if optional and number == 1 and status_of(exc.__cause__) in (403, 404):
+                    return
+                raise
+            if not isinstance(data, list):
+                raise SourceError(f"gitlab {what}: expected a list, got {type(data).__name__}")
+            yield Page(data, _int_header(response.headers.get("X-Total")))
+            next_url = (response.links.get("next") or {}).get("url")
+            if not next_url:
+                return
+            self._check_link(next_url, what)
+            url, query = next_url, None
+
+    def list_all(self, path: str, params: dict[str, Any], *, optional: bool = False) -> Listing:
+        listing = Listing()
+        for page in self.pages(path, params, optional=optional):
+            listing.items.extend(page.items)
+            listing.totals.append(page.total)
+        return listing
+
+    def _check_link(self, url: str, what: str) -> None:
+        if _origin(url) != self._origin:
+            host = urlsplit(url).netloc or "(none)"
+            raise LinkHostError(
+                f"gitlab {what}: the next-page link points at {host}, not at the configured "
+                f"{urlsplit(self.gl.api_url).netloc}; refusing to send the token there"
+            )
+
+    # -- objects ----------------------------------------------------------------------
+    def project_listing(self) -> Listing:
+        scope = self.policy.scope
+        if not scope.gitlab_projects and not scope.gitlab_groups:
+            return self.list_all("/projects", {"membership": True, "order_by": "id", "sort": "asc"})
+        listing = Listing()
+        for ident in scope.gitlab_projects:
+            project = self.get_optional_json(f"/projects/{_ident(ident)}")
+            if project is None:
+                raise SourceError(f"gitlab: project {ident!r} of the policy scope is not found")
+            listing.items.append(project)
+        for ident in scope.gitlab_groups:
+            group = self.list_all(
+                f"/groups/{_ident(ident)}/projects",
+                {"include_subgroups": True, "order_by": "id", "sort": "asc"},
+            )
+            listing.items.extend(group.items)
+        listing.totals = [None]  # several listings: no single total applies
+        return listing
+
+    def mr_scopes(self, projects: list[ProjectPayload]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(watermark scope, list path, extra params) of every MR listing the run needs."""
+        scope = self.policy.scope
+        if not scope.gitlab_projects and not scope.gitlab_groups:
+            return [("*", "/merge_requests", {"scope": "all"})]
+        out = [
+            (f"group:{g}", f"/groups/{_ident(g)}/merge_requests", {}) for g in scope.gitlab_groups
+        ]
+        explicit = {str(p).lower() for p in scope.gitlab_projects}
+        out += [
+            (f"project:{p.id}", f"/projects/{p.id}/merge_requests", {})
+            for p in projects
+            if str(p.id) in explicit or p.path_with_namespace.lower() in explicit
+        ]
+        return out
+
+    def merge_requests_by_iid(self, project_id: int, iids: list[int]) -> list[Any]:
+        """The listed shape of chosen MRs of one project (``iids[]``), in one request or few."""
+        out: list[Any] = []
+        for start in range(0, len(iids), self.page_size):
+            chunk = iids[start : start + self.page_size]
+            listing = self.list_all(
+                f"/projects/{project_id}/merge_requests",
+                {"state": "all", "iids[]": chunk},
+                optional=True,  # a deleted project took its MRs with it
+            )
+            out.extend(listing.items)
+        return out
+
+    def mr_children(self, project_id: int, iid: int) -> tuple[Any, Listing, Any | None]:
+        base = f"/projects/{project_id}/merge_requests/{iid}"
+        changes = self.get_json(f"{base}/changes")
+        notes = self.list_all(f"{base}/notes", {"sort": "asc", "order_by": "created_at"})
+        approvals = self.get_optional_json(f"{base}/approvals")
+        return changes, notes, approvals
+
+    def raw_file(self, project_id: int, path: str, ref: str) -> bytes:
+        return self.get_raw(
+            f"/projects/{project_id}/repository/files/{quote(path, safe='')}/raw", {"ref": ref}
+        )
+
+
+def _int_header(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = (parts.scheme or "").lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(scheme)
+
+
+def _ident(ident: int | str) -> str:
+    return quote(str(ident), safe="")
+
+
+# -- one run -----------------------------------------------------------------------------
+@dataclass
+class GitlabFetchResult:
+    projects: int = 0
+    mr_pages: int = 0
+    mrs_listed: int = 0
+    mrs_fetched: int = 0
+    relisted: int = 0  # MR listings read again because they shifted under their offsets
+    commits_listed: int = 0
+    projects_synced: int = 0
+    projects_skipped: int = 0  # last_activity_at unchanged: no commit or tree request
+    deployments_listed: int = 0
+    files_fetched: int = 0
+    reconciled: bool = False
+    recovered: int = 0  # MRs fetched by reconciliation (missed or never stored)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class GitlabIngest:
+    """One ingestion run: the source, the store and what the run has seen so far."""
+
+    def __init__(self, source: GitlabSource, store: RawStore, now: datetime):
+        self.source = source
+        self.store = store
+        self.now = now
+        self.result = GitlabFetchResult()
+        self.stored_updated = self._stored_mr_updated()
+        self.quarantined = self._quarantined_mrs()
+        # (MR key, updated_at, notes listed, notes reported) of MRs in the open batch
+        self._after_commit: list[tuple[str, str, int, int | None]] = []
+
+    def run(self) -> GitlabFetchResult:
+        projects = self.sync_projects()
+        scopes = self.source.mr_scopes(projects)
+        first_run = all(self.store.watermark("merge_request", s) is None for s, _, _ in scopes)
+        for scope, path, params in scopes:
+            self.sync_merge_requests(scope, path, params)
+        reconcile = self._reconcile_due(first_run)
+        for project in projects:
+            self.sync_deployments(project, full=reconcile)
+            self.sync_repository(project, full=reconcile)
+        if reconcile:
+            for scope, path, params in scopes:
+                self.reconcile_merge_requests(scope, path, params)
+            self.result.reconciled = True
+        if reconcile or first_run:  # a first run's listings are full: a reconciliation
+            self.store.commit(Batch(watermarks={(RECONCILE, "*"): self.now}))
+        self.result.details["requests"] = self.source.requests
+        return self.result
+
+    # -- projects ---------------------------------------------------------------------
+    def sync_projects(self) -> list[ProjectPayload]:
+        listing = self.source.project_listing()
+        batch = Batch()
+        projects: dict[int, ProjectPayload] = {}
+        for raw in listing.items:
+            try:
+                project = ProjectPayload.model_validate(raw)
+            except ValidationError as exc:
+                batch.quarantined.append(
+                    Quarantined("project", _key_of(raw, "id"), validation_reason(exc), raw)
+                )
+                continue
+            projects[project.id] = project
+            batch.objects.append(RawObject("project", str(project.id), raw))
+        self.store.commit(batch)
+        self.store.record_listing(
+            "project", listed=len(listing.items), reported=listing.reported, full=True
+        )
+        if listing.stable:
+            self.store.tombstone_missing("project", {str(pid) for pid in projects})
+        self.result.projects = len(projects)
+        return [projects[pid] for pid in sorted(projects)]
+
+    # -- merge requests ---------------------------------------------------------------
+    def _stored_mr_updated(self) -> dict[str, str]:
+        rows = self.store.con.execute(
+            "SELECT object_key, payload->>'$.updated_at' FROM raw.latest "
+            "WHERE source = ? AND object_type = 'merge_request' AND NOT deleted",
+            [self.store.source],
+        ).fetchall()
+        return dict(rows)
+
+    def _quarantined_mrs(self) -> set[tuple[str | None, str | None]]:
+        """(key, updated_at) of MRs already quarantined: an unchanged one is not again."""
+        rows = self.store.con.execute(
+            "SELECT DISTINCT object_key, payload->>'$.updated_at' FROM raw.quarantine "
+            "WHERE source = ? AND object_type = 'merge_request'",
+            [self.store.source],
+        ).fetchall()
+        return {(k, u) for k, u in rows}
+
+    def sync_merge_requests(self, scope: str, path: str, params: dict[str, Any]) -> None:
+        mark = self.store.watermark("merge_request", scope)
+        query = {**params, "state": "all", "order_by": "updated_at", "sort": "asc"}
+        if mark is not None:
+            query["updated_after"] = query_time(mark - self.source.overlap)
+        for attempt in range(2):
+            listed, totals, shifted = 0, [], False
+            seen: set[str] = set()
+            for page in self.source.pages(path, query):
+                self.result.mr_pages += 1
+                totals.append(page.total)
+                shifted = shifted or len({t for t in totals if t is not None}) > 1
+                batch = Batch()
+                newest: datetime | None = None
+                for raw in page.items:
+                    listed += 1
+                    key = self.collect_merge_request(raw, batch)
+                    if key is None:
+                        continue
+                    shifted = shifted or key in seen
+                    seen.add(key)
+                    updated = parse_ts(raw["updated_at"])
+                    newest = max(newest, updated) if newest else updated
+                if newest is not None and (mark is None or newest > mark):
+                    # Sorted ascending: the page's newest covers every MR listed so far.
+                    batch.watermarks[("merge_request", scope)] = newest
+                    mark = newest if mark is None else max(mark, newest)
+                self.commit(batch)
+            self.result.mrs_listed += listed
+            reported = totals[-1] if totals and None not in totals else None
+            full = "updated_after" not in query and attempt == 0
+            self.store.record_listing(
+                "merge_request", listed=listed, reported=reported, full=full, scope=scope
+            )
+            if not shifted:
+                return
+            self.result.relisted += 1  # read once more from the same start: nothing skipped
+
+    def collect_merge_request(self, raw: Any, batch: Batch) -> str | None:
+        """Add one listed MR, if it changed, with its changes, notes and approval state to
+        ``batch``; returns its key, or None when it is quarantined."""
+        try:
+            mr = MergeRequestPayload.model_validate(raw)
+        except ValidationError as exc:
+            key = _key_of(raw, "project_id", "iid")
+            marker = (key, raw.get("updated_at") if isinstance(raw, dict) else None)
+            if marker not in self.quarantined:  # the overlap window re-delivers it
+                self.quarantined.add(marker)
+                reason = validation_reason(exc)
+                batch.quarantined.append(Quarantined("merge_request", key, reason, raw))
+            return None
+        key = f"{mr.project_id}!{mr.iid}"
+        if self.stored_updated.get(key) == mr.updated_at:
+            return key  # re-delivered by the overlap window, unchanged
+        changes, notes, approvals = self.source.mr_children(mr.project_id, mr.iid)
+        batch.objects.append(RawObject("merge_request", key, raw))
+        try:
+            ChangesPayload.model_validate(changes)
+            batch.objects.append(RawObject("mr_change", key, changes, parent_key=key))
+        except ValidationError as exc:
+            batch.quarantined.append(Quarantined("mr_change", key, validation_reason(exc), changes))
+        note_keys: set[str] = set()
+        for note in notes.items:
+            try:
+                note_key = f"{key}!{NotePayload.model_validate(note).id}"
+            except ValidationError as exc:
+                note_id = _key_of(note, "id")
+                batch.quarantined.append(
+                    Quarantined(
+                        "mr_note",
+                        f"{key}!{note_id}" if note_id else None,
+                        validation_reason(exc),
+                        note,
+                    )
+                )
+                continue
+            note_keys.add(note_key)
+            batch.objects.append(RawObject("mr_note", note_key, note, parent_key=key))
+        if approvals is not None:
+            batch.objects.append(RawObject("mr_approval", key, approvals, parent_key=key))
+        # Deleted notes go before the batch commits: should the run die in between, the
+        # stored MR keeps its old updated_at and the next run fetches it again.
+        self.store.tombstone_missing("mr_note", note_keys, parent_key=key)
+        if approvals is None:
+            self.store.tombstone_missing("mr_approval", set(), parent_key=key)
+        self._after_commit.append((key, mr.updated_at, len(notes.items), notes.reported))
+        self.result.mrs_fetched += 1
+        return key
+
+    def commit(self, batch: Batch) -> None:
+        """Commit a batch, then remember what its MRs now look like in the store."""
+        self.store.commit(batch)
+        for key, updated, listed, reported in self._after_commit:
+            self.stored_updated[key] = updated
+            self.store.record_listing(
+                "mr_note", listed=listed, reported=reported, full=True, scope=key
+            )
+        self._after_commit.clear()
+
+    def reconcile_merge_requests(self, scope: str, path: str, params: dict[str, Any]) -> None:
+        """Keys-only listing: fetch what the incremental listings missed, tombstone the gone.
+
+        An MR listed with another ``updated_at`` than the stored one, or never stored (an
+        offset listing that shifted while MRs changed can skip one), is fetched again; a
+        stored MR the listing lacks is asked for by iid, and tombstoned with its changes,
+        notes and approval state only when GitLab does not return it either.
+        """
+        query = {**params, "state": "all", "view": "simple", "order_by": "created_at"}
+        query["sort"] = "asc"
+        listing = self.source.list_all(path, query)
+        listed: set[str] = set()
+        stale: dict[int, list[int]] = {}
+        for raw in listing.items:
+            key = _key_of(raw, "project_id", "iid")
+            if key is None:
+                continue
+            listed.add(key)
+            if self.stored_updated.get(key) != raw.get("updated_at"):
+                stale.setdefault(int(raw["project_id"]), []).append(int(raw["iid"]))
+        self.store.record_listing(
+            "merge_request", listed=len(listed), reported=listing.reported, full=True, scope=scope
+        )
+        absent = self._stored_mr_keys_in(scope) - listed if listing.stable else set()
+        for key in absent:
+            project_id, iid = key.split("!", 1)
+            stale.setdefault(int(project_id), []).append(int(iid))
+        found: set[str] = set()
+        for project_id, iids in sorted(stale.items()):
+            batch = Batch()
+            for raw in self.source.merge_requests_by_iid(project_id, sorted(iids)):
+                key = _key_of(raw, "project_id", "iid")
+                found.add(key or "")  # there, even if quarantined below
+                if self.collect_merge_request(raw, batch) is not None and key not in absent:
+                    self.result.recovered += 1
+            self.commit(batch)
+        for key in sorted(absent - found):
+            for kind in ("mr_note", "mr_change", "mr_approval"):
+                self.store.tombstone_missing(kind, set(), parent_key=key)
+            self.store.record_listing("mr_note", listed=0, reported=0, full=True, scope=key)
+            self.store.tombstone_missing(
+                "merge_request", self.store.stored_keys("merge_request") - {key}
+            )
+            self.stored_updated.pop(key, None)
+
+    def _stored_mr_keys_in(self, scope: str) -> set[str]:
+        keys = self.store.stored_keys("merge_request")
+        if scope.startswith("project:"):
+            prefix = scope.split(":", 1)[1] + "!"
+            return {k for k in keys if k.startswith(prefix)}
+        if scope.startswith("group:"):
+            members = {
+                str(p["id"])
+                for _, p in self.store.latest_payloads("project")
+                if _in_group(p, scope.split(":", 1)[1])
+            }
+            return {k for k in keys if k.split("!", 1)[0] in members}
+        return keys
+
+    # -- deployments ------------------------------------------------------------------
+    def sync_deployments(self, project: ProjectPayload, *, full: bool) -> None:
+        scope = str(project.id)
+        mark = None if full else self.store.watermark("deployment", scope)
+        query: dict[str, Any] = {"order_by": "updated_at", "sort": "asc"}
+        if mark is not None:
+            query["updated_after"] = query_time(mark - self.source.overlap)
+        listed: set[str] = set()
+        totals: list[int | None] = []
+        for page in self.source.pages(f"/projects/{project.id}/deployments", query, optional=True):
+            totals.append(page.total)
+            batch = Batch()
+            newest: datetime | None = None
+            for raw in page.items:
+                try:
+                    dep = DeploymentPayload.model_validate(raw)
+                except ValidationError as exc:
+                    key = _key_of(raw, "id")
+                    batch.quarantined.append(
+                        Quarantined(
+                            "deployment",
+                            f"{project.id}:{key}" if key else None,
+                            validation_reason(exc),
+                            raw,
+                        )
+                    )
+                    continue
+                key = f"{project.id}:{dep.id}"
+                listed.add(key)
+                batch.objects.append(RawObject("deployment", key, raw, parent_key=scope))
+                stamp = dep.updated_at or dep.created_at
+                if stamp:
+                    moment = parse_ts(stamp)
+                    newest = max(newest, moment) if newest else moment
+            if newest is not None:
+                batch.watermarks[("deployment", scope)] = newest
+            self.store.commit(batch)
+        self.result.deployments_listed += len(listed)
+        reported = totals[-1] if totals and None not in totals else None
+        self.store.record_listing(
+            "deployment", listed=len(listed), reported=reported, full=mark is None, scope=scope
+        )
+        if mark is None and len({t for t in totals if t is not None}) <= 1:
+            self.store.tombstone_missing("deployment", listed, parent_key=scope)
+
+    # -- commits and files ------------------------------------------------------------
+    def _activity_unchanged(self, project: ProjectPayload) -> bool:
+        if project.last_activity_at is None:
+            return False
+        scope = str(project.id)
+        seen, synced = self.store.watermark(ACTIVITY, scope), self.store.watermark(SYNCED, scope)
+        if seen is None or synced is None:
+            return False
+        return parse_ts(project.last_activity_at) <= seen and synced >= seen + ACTIVITY_THROTTLE
+
+    def sync_repository(self, project: ProjectPayload, *, full: bool) -> None:
+        if not full and self._activity_unchanged(project):
+            self.result.projects_skipped += 1
+            return
+        started = datetime.now(UTC)
+        if project.default_branch:  # an empty repository has neither commits nor files
+            self.sync_commits(project, full=full)
+            self.sync_files(project, project.default_branch)
+        marks: dict[tuple[str, str], datetime] = {(SYNCED, str(project.id)): started}
+        if project.last_activity_at:
+            marks[(ACTIVITY, str(project.id))] = parse_ts(project.last_activity_at)
+        self.store.commit(Batch(watermarks=marks))
+        self.result.projects_synced += 1
+
+    def sync_commits(self, project: ProjectPayload, *, full: bool) -> None:
+        scope = str(project.id)
+        mark = None if full else self.store.watermark("commit", scope)
+        query: dict[str, Any] = {"all": True, "with_stats": True}
+        if mark is not None:
+            query["since"] = query_time(mark - self.source.overlap)
+        listed: set[str] = set()
+        totals: list[int | None] = []
+        newest: datetime | None = None
+        for page in self.source.pages(
+            f"/projects/{project.id}/repository/commits", query, optional=True
+        ):
+            totals.append(page.total)
+            batch = Batch()
+            for raw in page.items:
+                try:
+                    commit = CommitPayload.model_validate(raw)
+                    when = commit.when
+                except (ValidationError, ValueError) as exc:
+                    sha = raw.get("id") if isinstance(raw, dict) else None
+                    reason = (
+                        validation_reason(exc) if isinstance(exc, ValidationError) else str(exc)
+                    )
+                    batch.quarantined.append(
+                        Quarantined("commit", f"{scope}:{sha}" if sha else None, reason, raw)
+                    )
+                    continue
+                key = f"{scope}:{commit.id}"
+                listed.add(key)
+                newest = max(newest, when) if newest else when
+                batch.objects.append(RawObject("commit", key, raw, parent_key=scope))
+            # Newest first: the watermark may only move once the whole listing is stored.
+            self.store.commit(batch)
+        if newest is not None:
+            self.store.commit(Batch(watermarks={("commit", scope): newest}))
+        self.result.commits_listed += len(listed)
+        reported = totals[-1] if totals and None not in totals else None
+        self.store.record_listing(
+            "commit", listed=len(listed), reported=reported, full=mark is None, scope=scope
+        )
+        if mark is None and len({t for t in totals if t is not None}) <= 1:
+            self.store.tombstone_missing("commit", listed, parent_key=scope)
+
+    def sync_files(self, project: ProjectPayload, ref: str) -> None:
+        scope = str(project.id)
+        stored = self._stored_blob_ids(scope)
+        present: set[str] = set()
+        for page in self.source.pages(
+            f"/projects/{project.id}/repository/tree",
+            {"recursive": True, "ref": ref},
+            optional=True,  # no repository, or an empty one: no files
+        ):
+            batch = Batch()
+            for raw in page.items:
+                try:
+                    entry = TreeEntry.model_validate(raw)
+                except ValidationError as exc:
+                    path = raw.get("path") if isinstance(raw, dict) else None
+                    batch.quarantined.append(
+                        Quarantined(
+                            "file",
+                            f"{scope}:{ref}:{path}" if path else None,
+                            validation_reason(exc),
+                            raw,
+                        )
+                    )
+                    continue
+                if entry.type != "blob" or not any(
+                    matches_any(entry.path, globs) for globs in self.source.globs.values()
+                ):
+                    continue
+                key = f"{scope}:{ref}:{entry.path}"
+                present.add(key)
+                if stored.get(key) == entry.id:
+                    continue  # same blob: content unchanged
+                batch.objects.append(
+                    RawObject("file", key, self._file_payload(project.id, ref, entry), scope)
+                )
+                self.result.files_fetched += 1
+            self.store.commit(batch)
+        self.store.record_listing(
+            "file", listed=len(present), reported=None, full=True, scope=scope
+        )
+        self.store.tombstone_missing("file", present, parent_key=scope)
+
+    def _file_payload(self, project_id: int, ref: str, entry: TreeEntry) -> dict[str, Any]:
+        content = self.source.raw_file(project_id, entry.path, ref)
+        payload: dict[str, Any] = {
+            "project_id": project_id,
+            "ref": ref,
+            "path": entry.path,
+            # The id of what was read: should the branch move between the tree and this
+            # read, the next run sees a different id in the tree and reads it again.
+            "blob_id": git_blob_id(content),
+            "size": len(content),
+        }
+        try:
+            payload["content"] = content.decode("utf-8")
+        except UnicodeDecodeError:
+            payload["content"] = base64.b64encode(content).decode("ascii")
+            payload["encoding"] = "base64"
+        return payload
+
+    def _stored_blob_ids(self, scope: str) -> dict[str, str]:
+        rows = self.store.con.execute(
+            "SELECT object_key, payload->>'$.blob_id' FROM raw.latest WHERE source = ? "
+            "AND object_type = 'file' AND parent_key = ? AND NOT deleted",
+            [self.store.source, scope],
+        ).fetchall()
+        return dict(rows)
+
+    # -- reconciliation ---------------------------------------------------------------
+    def _reconcile_due(self, first_run: bool) -> bool:
+        every = self.source.policy.ingest.reconcile_every_days
+        if first_run or every <= 0:
+            return False
+        last = self.store.watermark(RECONCILE)
+        return last is None or self.now - last >= timedelta(days=every)
+
+
+def _in_group(project: dict[str, Any], group: str) -> bool:
+    namespace = project.get("namespace") or {}
+    full_path = str(namespace.get("full_path") or "")
+    ident = group.lower()
+    return (
+        str(namespace.get("id")) == group
+        or full_path.lower() == ident
+        or full_path.lower().startswith(ident + "/")
+    )
+
+
+def ingest_gitlab(source: GitlabSource, store: RawStore, *, now: datetime) -> GitlabFetchResult:
+    """Fetch what changed since the watermarks (everything on the first run) into raw."""
+    return GitlabIngest(source, store, now).run()

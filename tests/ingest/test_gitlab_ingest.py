@@ -1,0 +1,565 @@
+"""GitLab ingestion end to end: the product's assets and resources, python-gitlab over
+HTTP, the emulator serving a dataset, a temporary DuckDB.
+
+Expectations come from the dataset files, and API cost from the emulator's request
+counter, so a test fails when ingestion drops, duplicates or re-fetches something.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import requests
+import yaml
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from dagster_project.lib.connections import Connection
+from dagster_project.lib.gitlab_text import matches_any
+from dagster_project.lib.policy import Ingest, Policy
+from dagster_project.lib.sources.gitlab_source import GitlabSource, LinkHostError
+from dagster_project.sandbox.emulator import server
+from tests.conftest import HANDMADE, sandbox_stats
+from tests.ingest.harness import copy_dataset, materialize, table
+from tests.realdata_gitlab import build_gitlab_dataset
+
+GITLAB = HANDMADE / "gitlab"
+CHAIN = (
+    "merge_requests",
+    "mr_changes",
+    "mr_notes",
+    "mr_review_rounds",
+    "mr_mentions",
+    "commits",
+    "repository_files",
+    "deployments",
+)
+RAW = 'key:"raw/gitlab"'
+SELECTION = [RAW, *(f'key:"chain/{t}"' for t in CHAIN)]
+GLOBS = [*Ingest().spec_globs, *Ingest().contract_test_globs, *Ingest().observability_globs]
+
+
+# -- the dataset as files ------------------------------------------------------------------
+def _jsonl(root: Path, name: str) -> list[dict[str, Any]]:
+    path = root / "gitlab" / name
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _write_jsonl(root: Path, name: str, rows: list[dict[str, Any]]) -> None:
+    text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+    (root / "gitlab" / name).write_text(text)
+
+
+def _projects(root: Path) -> list[dict[str, Any]]:
+    return json.loads((root / "gitlab" / "projects.json").read_text())
+
+
+def _matched_files(root: Path) -> set[str]:
+    """Keys of the files at each default branch that the default policy's globs name."""
+    out = set()
+    for project in _projects(root):
+        base = root / "gitlab" / "files" / str(project["id"]) / project["default_branch"]
+        for path in base.rglob("*"):
+            rel = path.relative_to(base).as_posix()
+            if path.is_file() and matches_any(rel, GLOBS):
+                out.add(f"{project['id']}:{project['default_branch']}:{rel}")
+    return out
+
+
+# -- running ---------------------------------------------------------------------------------
+def _policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **ingest: Any) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "ingest": ingest}))
+    monkeypatch.setenv("DRIFTGATE_POLICY", str(path))
+
+
+def _run(url: str, db: Path, selection: list[str] = SELECTION, **options: Any) -> dict[str, int]:
+    """Materialize raw/gitlab (and by default the GitLab chain); the GitLab requests the
+    run made, by endpoint."""
+    requests.delete(f"{url}/_sandbox/stats", timeout=10)
+    materialize(url, db, selection, **options)
+    stats = sandbox_stats(url)
+    assert stats["requests"]["jira"] == stats["requests"]["confluence"] == 0
+    return {k.removeprefix("GET /api/v4"): v for k, v in stats["by_endpoint"].items()}
+
+
+def _keys(db: Path, object_type: str) -> set[str]:
+    rows = table(
+        db,
+        "SELECT object_key FROM raw.latest WHERE source = 'gitlab' AND object_type = ? "
+        "AND NOT deleted",
+        [object_type],
+    )
+    return {r[0] for r in rows}
+
+
+def _chain(db: Path) -> dict[str, list[tuple]]:
+    """Every GitLab chain table, raw ids left out (they count rows, not content)."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {
+            t: sorted(
+                con.execute(f"SELECT COLUMNS(lambda c: c <> 'raw_id') FROM chain.{t}").fetchall(),  # noqa: S608
+                key=repr,
+            )
+            for t in CHAIN
+        }
+
+
+@pytest.fixture(scope="module")
+def handmade_ingest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
+    """One full ingest of the hand-made dataset at the default policy, shared read-only:
+    tests that go on from it copy the DuckDB file."""
+    running = server.start(str(HANDMADE))
+    db = tmp_path_factory.mktemp("handmade") / "driftgate.duckdb"
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.delenv("DRIFTGATE_POLICY", raising=False)
+            yield db, _run(running.url, db)
+    finally:
+        running.stop()
+
+
+def _copy_db(db: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "driftgate.duckdb"
+    shutil.copy(db, target)
+    return target
+
+
+# -- tests -----------------------------------------------------------------------------------
+def test_full_ingest_equals_the_dataset(handmade_ingest: tuple[Path, dict]) -> None:
+    db, _ = handmade_ingest
+    mrs = _jsonl(HANDMADE, "merge_requests.jsonl")
+    notes = _jsonl(HANDMADE, "mr_notes.jsonl")
+    assert _keys(db, "merge_request") == {f"{m['project_id']}!{m['iid']}" for m in mrs}
+    assert _keys(db, "mr_change") == _keys(db, "mr_approval") == _keys(db, "merge_request")
+    assert {k.rsplit("!", 1)[1] for k in _keys(db, "mr_note")} == {
+        str(n["id"]) for r in notes for n in r["notes"]
+    }
+    assert len(_keys(db, "mr_note")) == 392
+    assert _keys(db, "commit") == {
+        f"{c['project_id']}:{c['id']}" for c in _jsonl(HANDMADE, "commits.jsonl")
+    }
+    assert _keys(db, "deployment") == {
+        f"{d['project_id']}:{d['id']}" for d in _jsonl(HANDMADE, "deployments.jsonl")
+    }
+    assert _keys(db, "file") == _matched_files(HANDMADE)
+    assert _keys(db, "project") == {str(p["id"]) for p in _projects(HANDMADE)}
+    assert table(db, "SELECT count(*) FROM raw.quarantine")[0][0] == 0
+
+    # What the chain makes of it.
+    paths = {p["id"]: p["path_with_namespace"] for p in _projects(HANDMADE)}
+    assert {r[0] for r in table(db, "SELECT mr_key FROM chain.merge_requests")} == {
+        f"{paths[m['project_id']]}!{m['iid']}" for m in mrs
+    }
+    assert table(db, "SELECT count(*) FROM chain.mr_notes")[0][0] == 392
+    assert table(db, "SELECT count(*) FROM chain.commits WHERE additions IS NULL")[0][0] == 0
+    # A file under tests/contract/.../pacts/ is a contract test once, not twice.
+    assert table(
+        db,
+        "SELECT kind FROM chain.repository_files WHERE path = "
+        "'tests/contract/bank_gateway/pacts/payments-api-bank-gateway.json'",
+    ) == [("contract_test",)]
+    # Line counts come from the diff itself.
+    journal = table(
+        db,
+        "SELECT added_lines, removed_lines FROM chain.mr_changes "
+        "WHERE mr_key = 'acme/payments/ledger-service!1' AND new_path = 'src/ledger/journal.py'",
+    )
+    diff = next(
+        c["diff"]
+        for r in _jsonl(HANDMADE, "mr_changes.jsonl")
+        if (r["project_id"], r["iid"]) == (202, 1)
+        for c in r["changes"]
+        if c["new_path"] == "src/ledger/journal.py"
+    )
+    assert journal == [(diff.count("\n+"), diff.count("\n-"))]
+
+
+def test_review_rounds_and_mentions_follow_the_documented_rules(
+    handmade_ingest: tuple[Path, dict],
+) -> None:
+    db, _ = handmade_ingest
+    rounds = dict(table(db, "SELECT mr_key, review_rounds FROM chain.mr_review_rounds"))
+    # Recompute the rule from the dataset: pushes after the first outside comment or approval.
+    paths = {p["id"]: p["path_with_namespace"] for p in _projects(HANDMADE)}
+    authors = {
+        (m["project_id"], m["iid"]): m["author"]["username"]
+        for m in _jsonl(HANDMADE, "merge_requests.jsonl")
+    }
+    approved = {
+        (r["project_id"], r["iid"]): min(
+            (a["approved_at"] for a in r["approvals"].get("approved_by") or []), default=None
+        )
+        for r in _jsonl(HANDMADE, "mr_approvals.jsonl")
+    }
+    expected = {}
+    for record in _jsonl(HANDMADE, "mr_notes.jsonl"):
+        mr = (record["project_id"], record["iid"])
+        notes = sorted(record["notes"], key=lambda n: n["created_at"])
+        reviews = [
+            n["created_at"]
+            for n in notes
+            if (not n["system"] and n["author"]["username"] != authors[mr])
+            or (n["system"] and n["body"].startswith("approved this merge request"))
+        ]
+        if approved.get(mr):
+            reviews.append(approved[mr])
+        start = min(reviews, key=lambda t: t.replace("Z", "+00:00")) if reviews else None
+        pushes = [n for n in notes if n["system"] and n["body"].startswith("added ")]
+        expected[f"{paths[mr[0]]}!{mr[1]}"] = sum(
+            1 for n in pushes if start and n["created_at"] > start
+        )
+    assert {k: v for k, v in rounds.items() if k in expected} == expected
+    assert max(rounds.values()) >= 3  # the dataset holds MRs that needed many rounds
+
+    # Mentions: the keys a plain word-boundary search finds in title, branch, description.
+    expected_mentions = {
+        (f"{paths[m['project_id']]}!{m['iid']}", key, place)
+        for m in _jsonl(HANDMADE, "merge_requests.jsonl")
+        for place in ("title", "source_branch", "description")
+        for key in re.findall(r"\b([A-Z][A-Z0-9_]*-[0-9]+)\b", m[place] or "")
+    }
+    mentions = table(db, "SELECT mr_key, issue_key, found_in FROM chain.mr_mentions")
+    assert set(mentions) == expected_mentions
+    assert len(mentions) == len(expected_mentions)
+
+
+def test_a_second_run_with_nothing_changed_costs_five_requests(
+    handmade_ingest: tuple[Path, dict], tmp_path: Path, serve, monkeypatch
+) -> None:
+    source_db, _ = handmade_ingest
+    db = _copy_db(source_db, tmp_path)
+    monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
+    before = table(db, "SELECT count(*), max(raw_id) FROM raw.objects")
+    marks = table(db, "SELECT * EXCLUDE (updated_at) FROM raw.watermarks ORDER BY ALL")
+    chain = _chain(db)
+
+    calls = _run(serve(HANDMADE).url, db)
+
+    # The projects, one MR listing page, one deployments page per project; no commit,
+    # tree or file request: no project's last_activity_at moved.
+    assert calls == {"/projects": 1, "/merge_requests": 1, "/projects/{id}/deployments": 3}
+    assert table(db, "SELECT count(*), max(raw_id) FROM raw.objects") == before
+    assert table(db, "SELECT * EXCLUDE (updated_at) FROM raw.watermarks ORDER BY ALL") == marks
+    assert _chain(db) == chain
+
+
+def _edit(root: Path) -> dict[str, Any]:
+    """One MR updated later with a new note; one new commit on the ledger's main."""
+    mrs = _jsonl(root, "merge_requests.jsonl")
+    mr = next(m for m in mrs if (m["project_id"], m["iid"]) == (201, 2))
+    mr["updated_at"] = "2026-04-02T10:00:00.000Z"
+    mr["description"] += "\n\nFollow-up: PAY-211."
+    _write_jsonl(root, "merge_requests.jsonl", mrs)
+    notes = _jsonl(root, "mr_notes.jsonl")
+    record = next(r for r in notes if (r["project_id"], r["iid"]) == (201, 2))
+    note = dict(record["notes"][-1])
+    note.update(
+        id=1879999,
+        body="PAY-7 follow-up: the refund webhook needs a retry test.",
+        system=False,
+        created_at="2026-04-02T09:59:00.000Z",
+        updated_at="2026-04-02T09:59:00.000Z",
+    )
+    record["notes"].append(note)
+    _write_jsonl(root, "mr_notes.jsonl", notes)
+
+    commits = _jsonl(root, "commits.jsonl")
+    head = max((c for c in commits if c["project_id"] == 202), key=lambda c: c["committed_date"])
+    new = dict(head)
+    new.update(
+        id="f" * 40,
+        short_id="ffffffff",
+        parent_ids=[head["id"]],
+        title="PAY-5 Tighten journal balance check",
+        message="PAY-5 Tighten journal balance check\n",
+        created_at="2026-04-02T11:00:00.000+00:00",
+        authored_date="2026-04-02T11:00:00.000+00:00",
+        committed_date="2026-04-02T11:00:00.000+00:00",
+        stats={"additions": 3, "deletions": 1, "total": 4},
+    )
+    _write_jsonl(root, "commits.jsonl", [*commits, new])
+    # GitLab moves a project's last_activity_at on a push.
+    projects = _projects(root)
+    next(p for p in projects if p["id"] == 202)["last_activity_at"] = "2026-04-02T11:00:00.000Z"
+    (root / "gitlab" / "projects.json").write_text(json.dumps(projects))
+    return {"mr": "201!2", "note": "201!2!1879999", "commit": "202:" + "f" * 40}
+
+
+def test_an_incremental_run_fetches_only_what_changed(
+    handmade_ingest: tuple[Path, dict], tmp_path: Path, serve, monkeypatch
+) -> None:
+    source_db, _ = handmade_ingest
+    monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
+    edited = copy_dataset(HANDMADE, tmp_path / "edited")
+    changed = _edit(edited)
+    db = _copy_db(source_db, tmp_path)
+    url = serve(edited).url
+
+    calls = _run(url, db)
+
+    assert calls == {
+        "/projects": 1,
+        "/merge_requests": 1,
+        "/projects/{id}/merge_requests/{iid}/changes": 1,
+        "/projects/{id}/merge_requests/{iid}/notes": 1,
+        "/projects/{id}/merge_requests/{iid}/approvals": 1,
+        "/projects/{id}/deployments": 3,
+        "/projects/{id}/repository/commits": 1,  # the ledger only: its activity moved
+        "/projects/{id}/repository/tree": 1,  # blobs unchanged: no file read
+    }
+    written = table(
+        db,
+        "SELECT object_type, object_key FROM raw.objects WHERE run_id = "
+        "(SELECT run_id FROM raw.objects ORDER BY raw_id DESC LIMIT 1) ORDER BY ALL",
+    )
+    assert written == sorted(
+        [
+            ("commit", changed["commit"]),
+            ("merge_request", changed["mr"]),
+            ("mr_change", changed["mr"]),  # /changes carries the MR and its updated_at
+            ("mr_note", changed["note"]),
+            ("project", "202"),
+        ]
+    )
+
+    mentioned = table(
+        db,
+        "SELECT issue_key, found_in FROM chain.mr_mentions "
+        "WHERE mr_key = 'acme/payments/payments-api!2' ORDER BY ALL",
+    )
+    assert ("PAY-211", "description") in mentioned
+    assert ("PAY-21", "description") not in mentioned
+
+    fresh = tmp_path / "fresh.duckdb"
+    _run(url, fresh)
+    assert _chain(db) == _chain(fresh)
+
+
+def test_a_malformed_merge_request_is_quarantined_and_the_run_goes_on(
+    tmp_path: Path, serve, monkeypatch
+) -> None:
+    monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
+    broken = copy_dataset(HANDMADE, tmp_path / "broken")
+    mrs = _jsonl(broken, "merge_requests.jsonl")
+    bad = next(m for m in mrs if (m["project_id"], m["iid"]) == (202, 3))
+    bad["source_branch"] = None
+    bad["updated_at"] = "2026-04-01T08:00:00.000Z"  # the newest: in every overlap window
+    _write_jsonl(broken, "merge_requests.jsonl", mrs)
+    db = tmp_path / "driftgate.duckdb"
+    url = serve(broken).url
+
+    _run(url, db, [RAW, 'key:"chain/merge_requests"'])
+
+    quarantined = table(db, "SELECT object_type, object_key, reason FROM raw.quarantine")
+    assert len(quarantined) == 1
+    kind, key, reason = quarantined[0]
+    assert (kind, key) == ("merge_request", "202!3")
+    assert "source_branch" in reason
+    assert "202!3" not in _keys(db, "merge_request")
+    assert len(_keys(db, "merge_request")) == 45
+    assert not any(k.startswith("202!3!") for k in _keys(db, "mr_note"))
+    assert table(db, "SELECT count(*) FROM chain.merge_requests")[0][0] == 45
+
+    # Re-delivered unchanged by the next run's overlap window: not quarantined again.
+    calls = _run(url, db, [RAW])
+    assert calls == {"/projects": 1, "/merge_requests": 1, "/projects/{id}/deployments": 3}
+    assert table(db, "SELECT count(*) FROM raw.quarantine")[0][0] == 1
+
+
+def test_faults_end_in_the_same_tables(
+    handmade_ingest: tuple[Path, dict], tmp_path: Path, serve, monkeypatch
+) -> None:
+    source_db, _ = handmade_ingest
+    monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
+    faults = "429=0.2,5xx=0.1,reset=0.05,truncate=0.05,seed=3,retry_after=0"
+    running = serve(HANDMADE, faults=faults)
+    db = tmp_path / "driftgate.duckdb"
+
+    # About 40% of the answers fail, 5xx in bursts of three: 12 attempts per request
+    # make giving up unlikely (0.4^12 per request).
+    _run(running.url, db, max_retries=12, retry_base_s=0.001)
+
+    injected = sandbox_stats(running.url)["faults"]
+    assert set(injected) == {"429", "5xx", "reset", "truncate"}
+    assert _chain(db) == _chain(source_db)
+    for kind in ("merge_request", "mr_note", "commit", "file", "deployment"):
+        assert _keys(db, kind) == _keys(source_db, kind)
+    payloads = "SELECT object_key, content_hash FROM raw.latest WHERE source = 'gitlab' ORDER BY 1"
+    assert table(db, payloads) == table(source_db, payloads)
+
+
+def test_requests_stay_within_five_percent_of_the_minimum(
+    tmp_path: Path, serve, monkeypatch
+) -> None:
+    """With a small page size every list spans pages; the run still asks for each page once."""
+    page = 7
+    _policy(tmp_path, monkeypatch, page_size=page)
+    db = tmp_path / "driftgate.duckdb"
+
+    calls = _run(serve(HANDMADE).url, db, [RAW])
+
+    def pages(n: int) -> int:
+        return max(1, math.ceil(n / page))
+
+    projects = _projects(HANDMADE)
+    notes = _jsonl(HANDMADE, "mr_notes.jsonl")
+    commits = Counter(c["project_id"] for c in _jsonl(HANDMADE, "commits.jsonl"))
+    deployments = Counter(d["project_id"] for d in _jsonl(HANDMADE, "deployments.jsonl"))
+    tree_entries = {
+        p["id"]: sum(1 for _ in (GITLAB / "files" / str(p["id"]) / p["default_branch"]).rglob("*"))
+        for p in projects
+    }
+    mrs = _jsonl(HANDMADE, "merge_requests.jsonl")
+    minimum = (
+        pages(len(projects))
+        + pages(len(mrs))
+        + 2 * len(mrs)  # /changes and /approvals
+        + sum(pages(len(r["notes"])) for r in notes)
+        + sum(pages(commits[p["id"]]) + pages(deployments[p["id"]]) for p in projects)
+        + sum(pages(n) for n in tree_entries.values())
+        + len(_matched_files(HANDMADE))
+    )
+    total = sum(calls.values())
+    assert minimum <= total <= minimum * 1.05, (total, minimum, calls)
+    # Small pages lose nothing.
+    assert len(_keys(db, "mr_note")) == 392
+    assert len(_keys(db, "commit")) == sum(commits.values())
+    assert _keys(db, "file") == _matched_files(HANDMADE)
+
+
+def test_reconciliation_tombstones_a_deleted_merge_request(
+    handmade_ingest: tuple[Path, dict], tmp_path: Path, serve, monkeypatch
+) -> None:
+    source_db, _ = handmade_ingest
+    monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
+    gone = (203, 2)
+    edited = copy_dataset(HANDMADE, tmp_path / "edited")
+    for name in (
+        "merge_requests.jsonl",
+        "mr_changes.jsonl",
+        "mr_notes.jsonl",
+        "mr_approvals.jsonl",
+    ):
+        rows = _jsonl(edited, name)
+        _write_jsonl(edited, name, [r for r in rows if (r["project_id"], r["iid"]) != gone])
+    db = _copy_db(source_db, tmp_path)
+    with duckdb.connect(str(db)) as con:  # the last reconciliation was 8 days ago
+        con.execute(
+            "UPDATE raw.watermarks SET watermark = watermark - INTERVAL 8 DAY "
+            "WHERE source = 'gitlab' AND object_type = 'reconcile'"
+        )
+    notes_before = {k for k in _keys(db, "mr_note") if k.startswith("203!2!")}
+    assert notes_before
+
+    calls = _run(serve(edited).url, db, [RAW, 'key:"chain/merge_requests"'])
+
+    assert "203!2" not in _keys(db, "merge_request")
+    for kind in ("mr_change", "mr_approval"):
+        assert "203!2" not in _keys(db, kind)
+    assert not notes_before & _keys(db, "mr_note")
+    assert len(_keys(db, "merge_request")) == 45
+    assert table(db, "SELECT count(*) FROM chain.merge_requests WHERE object_key = '203!2'") == [
+        (0,)
+    ]
+    # Incremental listing, keys-only listing, one iids[] lookup confirming the MR is gone.
+    assert calls["/merge_requests"] == 2
+    assert calls["/projects/{id}/merge_requests"] == 1
+    assert calls["/projects/{id}/repository/commits"] == 3  # full listings, once a period
+    assert "/projects/{id}/repository/files/{file_path}/raw" not in calls  # blobs unchanged
+
+
+def test_a_next_page_link_to_another_host_is_refused(tmp_path: Path) -> None:
+    """requests would send PRIVATE-TOKEN to whatever host a Link names."""
+    seen: list[str] = []
+
+    def elsewhere(environ: dict, start_response: Any) -> Any:
+        seen.append(Request(environ).headers.get("PRIVATE-TOKEN", ""))
+        return Response("[]", content_type="application/json")(environ, start_response)
+
+    def origin(environ: dict, start_response: Any) -> Any:
+        request = Request(environ)
+        page = int(request.args.get("page", "1"))
+        body = json.dumps([{"id": page, "path_with_namespace": f"g/p{page}"}])
+        if page == 1:
+            link = f'<http://localhost:{other.server_port}/api/v4/projects?page=2>; rel="next"'
+        else:
+            link = ""
+        return Response(body, content_type="application/json", headers={"Link": link})(
+            environ, start_response
+        )
+
+    other = make_server("127.0.0.1", 0, elsewhere, threaded=True)
+    main = make_server("127.0.0.1", 0, origin, threaded=True)
+    threads = [
+        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        for s in (other, main)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        secret = "glpat-very-secret-token"
+        conn = Connection(url=f"http://127.0.0.1:{main.server_port}", user="", token=secret)
+        source = GitlabSource(conn, Policy())
+        with pytest.raises(LinkHostError) as raised:
+            source.project_listing()
+        assert f"localhost:{other.server_port}" in str(raised.value)
+        assert secret not in str(raised.value)
+        assert seen == []  # the token never left for the other host
+        assert source.requests == 1
+    finally:
+        for srv in (main, other):
+            srv.shutdown()
+            srv.server_close()
+
+
+@pytest.mark.realdata
+def test_real_payloads_ingest_completely(
+    real_fixtures: Path, tmp_path: Path, serve, monkeypatch
+) -> None:
+    real = build_gitlab_dataset(real_fixtures / "gitlab", tmp_path / "real")
+    # The captured file is a README: name it in the policy so it is ingested.
+    _policy(tmp_path, monkeypatch, spec_globs=[*Ingest().spec_globs, "README.md"])
+    db = tmp_path / "driftgate.duckdb"
+
+    chain = ["merge_requests", "mr_changes", "mr_notes"]
+    _run(serve(real.root).url, db, [RAW, *(f'key:"chain/{t}"' for t in chain)])
+
+    assert table(db, "SELECT count(*) FROM raw.quarantine")[0][0] == 0
+    for kind, keys in real.expected.items():
+        assert _keys(db, kind) == keys, kind
+    assert real.expected["mr_note"] and real.expected["deployment"]
+    assert len(real.unservable) == 1 and real.unservable[0].startswith("commit 6104942")
+    assert len(real.expected["merge_request"] - real.scaffolding["merge_request"]) == 28
+    with duckdb.connect(str(db), read_only=True) as con:
+        for (kind, key), payload in real.verbatim.items():
+            stored = json.loads(
+                con.execute(
+                    "SELECT payload FROM raw.latest WHERE source = 'gitlab' AND object_type = ? "
+                    "AND object_key = ?",
+                    [kind, key],
+                ).fetchone()[0]
+            )
+            if kind == "mr_change":
+                assert stored["changes"] == payload, key
+            elif kind == "file":
+                assert stored["blob_id"] == payload["blob_id"], key  # content as captured
+            else:
+                assert stored == payload, key
+    mr_keys = {r[0] for r in table(db, "SELECT mr_key FROM chain.merge_requests")}
+    assert "gitlab-data/snowflake_spend!1" in mr_keys
+    assert "gitlab-org/gitlab-ee!14656" in mr_keys
+    assert table(
+        db, "SELECT new_path, added_lines, removed_lines FROM chain.mr_changes ORDER BY 1"
+    ) == [("README", 0, 0), ("VERSION", 0, 0)]  # no line follows these hunk headers
+    assert table(db, "SELECT count(*) FROM chain.mr_notes")[0][0] == len(real.expected["mr_note"])
