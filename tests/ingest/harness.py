@@ -6,13 +6,20 @@ credentials (the path real servers take), not at the zero-config sandbox.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
-from collections.abc import Sequence
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import requests
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import (
@@ -83,3 +90,42 @@ def table(db: Path, sql: str, params: list | None = None) -> list[tuple]:
 def copy_dataset(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+def kill_midway(
+    url: str,
+    db: Path,
+    selection: Sequence[str] | str,
+    *,
+    ready: Callable[[dict], bool],
+    timeout_s: float = 120,
+) -> None:
+    """Materialize in a subprocess and SIGKILL it once ``ready(emulator stats)`` holds.
+
+    A real kill: no handler runs, DuckDB's uncommitted transaction is lost as it would
+    be when a machine dies.
+    """
+    code = (
+        "import sys, json; from pathlib import Path; from tests.ingest.harness import "
+        "materialize; materialize(sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3]))"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, url, str(db), json.dumps(selection)],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ready(requests.get(f"{url}/_sandbox/stats", timeout=5).json()):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError("the run ended or stalled before the kill point")
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

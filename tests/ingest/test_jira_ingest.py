@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.conftest import HANDMADE, sandbox_stats
-from tests.ingest.harness import copy_dataset, materialize, table
+from tests.ingest.harness import copy_dataset, kill_midway, materialize, table
 
 RAW_JIRA = 'key:"raw/jira"'
 JIRA_CHAIN = [
@@ -31,7 +26,6 @@ JIRA_CHAIN = [
     'key:"chain/remote_links"',
 ]
 PAGE = 10
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -237,34 +231,13 @@ def test_faults_do_not_change_the_result(serve, tmp_path):
 def test_a_killed_run_resumes_without_loss_or_duplicates(serve, tmp_path):
     emulator = serve(HANDMADE, jira_flavor="server", latency_ms=40)
     db = tmp_path / "killed.duckdb"
-    code = (
-        "import sys; from pathlib import Path; from tests.ingest.harness import materialize; "
-        f"materialize(sys.argv[1], Path(sys.argv[2]), [{RAW_JIRA!r}])"
+    remote_links = "GET /rest/api/2/issue/{key}/remotelink"
+    kill_midway(  # once a page or more is committed
+        emulator.url,
+        db,
+        [RAW_JIRA],
+        ready=lambda stats: stats["by_endpoint"].get(remote_links, 0) >= PAGE + 3,
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, emulator.url, str(db)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # kill once a page or more is committed
-            links = sandbox_stats(emulator.url)["by_endpoint"].get(
-                "GET /rest/api/2/issue/{key}/remotelink", 0
-            )
-            if links >= PAGE + 3:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the ingest never reached the middle of its run")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     partial = table(db, "SELECT count(*) FROM raw.current WHERE object_type = 'issue'")[0][0]
     assert 0 < partial < len(dataset_issues(HANDMADE))  # it really died mid-way
 

@@ -4,11 +4,6 @@ incremental after `sandbox advance`, and unharmed by a SIGKILL or by faults."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,9 +12,8 @@ import requests
 from dagster_project.sandbox.emulator import server
 from dagster_project.sandbox.simulator import advance, generate
 from tests.conftest import sandbox_stats
-from tests.ingest.harness import copy_dataset, materialize, table
+from tests.ingest.harness import copy_dataset, kill_midway, materialize, table
 
-REPO = Path(__file__).resolve().parents[2]
 DATASET_FILES = {
     ("jira", "issue"): "jira/issues.jsonl",
     ("gitlab", "merge_request"): "gitlab/merge_requests.jsonl",
@@ -149,32 +143,8 @@ def test_nightly_incremental_after_advance_equals_a_fresh_ingest(serve, tmp_path
 
 def test_killed_nightly_resumes_to_the_same_state(served, reference, tmp_path):
     db = tmp_path / "killed.duckdb"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    code = (
-        "import sys; from pathlib import Path; from tests.ingest.harness import materialize; "
-        "materialize(sys.argv[1], Path(sys.argv[2]), '*')"
-    )
     requests.delete(f"{served.url}/_sandbox/stats", timeout=5)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, served.url, str(db)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if sum(sandbox_stats(served.url)["requests"].values()) >= 120:
-                break
-            time.sleep(0.02)
-        else:
-            pytest.fail("the nightly never got going")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_midway(served.url, db, "*", ready=lambda stats: sum(stats["requests"].values()) >= 120)
     assert db.exists()  # it died with part of the work committed
 
     materialize(served.url, db, "*")
