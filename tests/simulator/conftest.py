@@ -1,4 +1,4 @@
-"""Datasets generated once per test session and shared (read-only) by the simulator tests."""
+"""Datasets generated once per test run and shared (read-only) by the simulator tests."""
 
 from __future__ import annotations
 

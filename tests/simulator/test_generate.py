@@ -11,6 +11,7 @@ import pytest
 
 from dagster_project.sandbox.dataset import JSONL_FILES, Dataset
 from dagster_project.sandbox.simulator import generate
+from dagster_project.sandbox.simulator.clock import parse_ts
 from tests.simulator.conftest import all_files, read_jsonl, truth
 
 JIRA_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}$")
@@ -158,11 +159,11 @@ def test_changelogs_are_complete_and_ordered(demo_cloud: Path) -> None:
     for issue in read_jsonl(demo_cloud / "jira/issues.jsonl"):
         log = issue["changelog"]
         assert log["total"] == len(log["histories"]) == log["maxResults"]
-        created = [h["created"] for h in log["histories"]]
-        assert [int(h["id"]) for h in log["histories"]] == sorted(
-            int(h["id"]) for h in log["histories"]
-        )
-        assert len(created) == len(set(h["id"] for h in log["histories"]))
+        times = [parse_ts(h["created"]) for h in log["histories"]]
+        assert times == sorted(times)
+        assert all(t >= parse_ts(issue["fields"]["created"]) for t in times)
+        ids = [int(h["id"]) for h in log["histories"]]
+        assert ids == sorted(set(ids))
 
 
 def test_openapi_files_at_tag_and_default_branch(demo_cloud: Path) -> None:

@@ -16,8 +16,8 @@ from urllib.parse import quote_plus
 
 from dagster_project.sandbox.simulator import text as tx
 from dagster_project.sandbox.simulator.clock import utc_ts
+from dagster_project.sandbox.simulator.model import Page
 from dagster_project.sandbox.simulator.org import GRAFANA_BASE, Org, Person, Team
-from dagster_project.sandbox.simulator.plan import Page
 
 JIRA_SERVER_ID = "6f2d7c4e-2b1a-3c9d-8e7f-1a2b3c4d5e6f"
 

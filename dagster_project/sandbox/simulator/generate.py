@@ -24,14 +24,9 @@ from dagster_project.sandbox.dataset import FORMAT_VERSION, JSON_FILES, JSONL_FI
 from dagster_project.sandbox.simulator.confluence_payloads import ConfluenceRenderer
 from dagster_project.sandbox.simulator.gitlab_payloads import GitLabRenderer, readme
 from dagster_project.sandbox.simulator.jira_payloads import JiraRenderer
+from dagster_project.sandbox.simulator.model import Ctx, Feature
 from dagster_project.sandbox.simulator.org import Org, build_org, people_per_team
-from dagster_project.sandbox.simulator.plan import (
-    LAST_START_DAYS,
-    Ctx,
-    Feature,
-    Planner,
-    plan_sections,
-)
+from dagster_project.sandbox.simulator.plan import LAST_START_DAYS, Planner, plan_sections
 from dagster_project.sandbox.simulator.situations import Assigner, effective_rates, judge
 
 SCALES = {"demo": 150, "medium": 3000, "large": 20000}

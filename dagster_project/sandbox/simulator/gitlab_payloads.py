@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dagster_project.sandbox.simulator.clock import git_ts, utc_ts
+from dagster_project.sandbox.simulator.model import MR, Commit, FileChange
 from dagster_project.sandbox.simulator.org import GITLAB_BASE, Org, Person, Repo
-from dagster_project.sandbox.simulator.plan import MR, Commit, FileChange
 
 REVIEW_COMMENTS = (
     "Can we add a test for the timeout path?",

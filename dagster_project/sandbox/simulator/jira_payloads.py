@@ -14,6 +14,7 @@ from typing import Any
 
 from dagster_project.sandbox.simulator import text as tx
 from dagster_project.sandbox.simulator.clock import jira_date, jira_ts, utc_ts
+from dagster_project.sandbox.simulator.model import Hist, Issue, Sprint
 from dagster_project.sandbox.simulator.org import (
     CATEGORIES,
     STATUS_BY_NAME,
@@ -22,7 +23,6 @@ from dagster_project.sandbox.simulator.org import (
     Person,
     Team,
 )
-from dagster_project.sandbox.simulator.plan import Hist, Issue, Sprint
 
 ISSUE_TYPES = {
     # name: (cloud id, server id, description, icon, hierarchy level)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from dagster_project.sandbox.simulator.clock import utc_ts
 
 if TYPE_CHECKING:
-    from dagster_project.sandbox.simulator.plan import MR, Feature, Issue
+    from dagster_project.sandbox.simulator.model import MR, Feature, Issue
 
 GAPS = (
     "epic_without_prd",
