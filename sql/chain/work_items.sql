@@ -12,15 +12,29 @@ statuses AS (
     SELECT payload->>'$.id' AS id, payload->>'$.statusCategory.key' AS category
     FROM raw.latest WHERE source = 'jira' AND object_type = 'status' AND NOT deleted
 ),
-ids AS (
-    SELECT
-        (SELECT min(id) FROM fields WHERE name = lower(getvariable('ac_field'))) AS ac_id,
-        (SELECT min(id) FROM fields WHERE name = lower(getvariable('epic_link_field'))) AS epic_id,
-        (SELECT min(id) FROM fields WHERE name = lower(getvariable('points_field'))) AS points_id
+named AS (
+    -- A name can map to several ids (project-scoped fields on Cloud, a second field
+    -- of the same name on Server): every id is tried, the first one set wins.
+    SELECT 'ac' AS role, id FROM fields WHERE name = lower(getvariable('ac_field'))
+    UNION ALL
+    SELECT 'epic', id FROM fields WHERE name = lower(getvariable('epic_link_field'))
+    UNION ALL
+    SELECT 'points', id FROM fields WHERE name = lower(getvariable('points_field'))
 ),
 issues AS (
     SELECT raw_id, object_key, payload
     FROM raw.latest WHERE source = 'jira' AND object_type = 'issue' AND NOT deleted
+),
+custom AS (
+    SELECT i.object_key,
+           min(json_extract(i.payload, '$.fields.' || n.id)) FILTER (WHERE n.role = 'ac'
+               AND json_type(json_extract(i.payload, '$.fields.' || n.id)) <> 'NULL') AS ac,
+           min(json_extract_string(i.payload, '$.fields.' || n.id)) FILTER (WHERE n.role = 'epic')
+               AS epic_link,
+           min(TRY_CAST(json_extract_string(i.payload, '$.fields.' || n.id) AS DOUBLE))
+               FILTER (WHERE n.role = 'points') AS points
+    FROM issues i CROSS JOIN named n
+    GROUP BY i.object_key
 )
 SELECT
     i.object_key                                             AS issue_key,
@@ -35,17 +49,13 @@ SELECT
     coalesce(json_extract_string(i.payload, '$.fields.components[*].name'), []) AS components,
     i.payload->>'$.fields.parent.key'                        AS parent_key,
     CASE
-        WHEN ids.epic_id IS NOT NULL
-             AND json_extract_string(i.payload, '$.fields.' || ids.epic_id) IS NOT NULL
-            THEN json_extract_string(i.payload, '$.fields.' || ids.epic_id)
+        WHEN c.epic_link IS NOT NULL THEN c.epic_link
         WHEN i.payload->>'$.fields.parent.fields.issuetype.name' = 'Epic'
           OR i.payload->>'$.fields.parent.fields.issuetype.hierarchyLevel' = '1'
             THEN i.payload->>'$.fields.parent.key'
     END                                                      AS epic_key,
-    TRY_CAST(json_extract_string(i.payload, '$.fields.' || ids.points_id) AS DOUBLE)
-                                                             AS story_points,
-    nullif(trim(driftgate_text(json_extract(i.payload, '$.fields.' || ids.ac_id)::VARCHAR)), '')
-                                                             AS acceptance_criteria,
+    c.points                                                 AS story_points,
+    nullif(trim(driftgate_text(c.ac::VARCHAR)), '')          AS acceptance_criteria,
     driftgate_text(json_extract(i.payload, '$.fields.description')::VARCHAR)
                                                              AS description_text,
     json_extract(i.payload, '$.fields.description')          AS description_raw,
@@ -56,6 +66,6 @@ SELECT
              i.payload->>'$.fields.assignee.name')           AS assignee,
     i.raw_id
 FROM issues i
-CROSS JOIN ids
+LEFT JOIN custom c USING (object_key)
 LEFT JOIN statuses s ON s.id = i.payload->>'$.fields.status.id'
 ORDER BY issue_key;

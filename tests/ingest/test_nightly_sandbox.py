@@ -176,3 +176,23 @@ def test_truth_is_not_served(serve, organisation):
     emulator = serve(organisation)
     assert json.loads((organisation / "truth.json").read_text())
     assert requests.get(f"{emulator.url}/truth.json", timeout=5).status_code == 404
+
+
+def test_fields_sharing_a_name_are_all_read(organisation, reference):
+    """Projects with their own "Acceptance Criteria" field (another id, the same name)."""
+    fields = json.loads((organisation / "jira" / "fields.json").read_text())
+    ac_ids = {f["id"] for f in fields if f["name"] == "Acceptance Criteria"}
+    assert len(ac_ids) > 1  # the organisation really has several
+    with_ac = {
+        issue["key"]
+        for issue in map(json.loads, lines(organisation / "jira/issues.jsonl"))
+        if any(issue["fields"].get(i) for i in ac_ids)
+    }
+    stored = {
+        k
+        for (k,) in table(
+            reference,
+            "SELECT issue_key FROM chain.work_items WHERE acceptance_criteria IS NOT NULL",
+        )
+    }
+    assert with_ac and stored == with_ac
