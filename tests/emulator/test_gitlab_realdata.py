@@ -38,7 +38,7 @@ def test_python_gitlab_lists_exactly_the_captured_objects(serve, real_gitlab):
     commit_keys = set()
     for project_id in project_ids:
         commits = gl.projects.get(project_id, lazy=True).commits.list(
-            get_all=True, all=True, with_stats=True, per_page=5
+            get_all=True, with_stats=True, per_page=5, query_parameters={"all": True}
         )
         commit_keys |= {f"{project_id}:{c.id}" for c in commits}
     assert commit_keys == real_gitlab.expected["commit"]

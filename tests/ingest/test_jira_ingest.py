@@ -252,3 +252,32 @@ def test_a_killed_run_resumes_without_loss_or_duplicates(serve, tmp_path):
         "GROUP BY ALL HAVING count(*) > 1",
     )
     assert duplicates == []
+
+
+@pytest.mark.parametrize("flavor", ["server", "cloud"])
+def test_reconciliation_turns_deleted_issues_into_tombstones(serve, tmp_path, flavor):
+    data = copy_dataset(HANDMADE, tmp_path / "data")
+    db = tmp_path / "dg.duckdb"
+    first = serve(data, jira_flavor=flavor)
+    materialize(first.url, db, JIRA_CHAIN)
+    port = first.port
+    first.stop()
+
+    path = data / "jira" / "issues.jsonl"
+    kept = [line for line in path.read_text().splitlines() if '"key":"WEB-11"' not in line]
+    path.write_text("\n".join(kept) + "\n")
+    import duckdb
+
+    with duckdb.connect(str(db)) as con:  # the last reconciliation was 8 days ago
+        con.execute(
+            "UPDATE raw.watermarks SET watermark = watermark - INTERVAL 8 DAY "
+            "WHERE object_type = 'reconcile'"
+        )
+    second = serve(data, jira_flavor=flavor, port=port)
+    materialize(second.url, db, JIRA_CHAIN)
+    assert table(
+        db, "SELECT deleted FROM raw.latest WHERE object_key = 'WEB-11' AND object_type = 'issue'"
+    ) == [(True,)]
+    assert table(db, "SELECT count(*) FROM chain.work_items WHERE issue_key = 'WEB-11'") == [(0,)]
+    kept_keys = {json.loads(line)["key"] for line in kept if line}
+    assert {k for (k,) in table(db, "SELECT issue_key FROM chain.work_items")} == kept_keys

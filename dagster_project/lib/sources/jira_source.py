@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from dagster_project.lib.connections import Connection
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore
-from dagster_project.lib.retry import with_retries
+from dagster_project.lib.retry import SourceError, with_retries
 from dagster_project.lib.sources.timeparse import parse_ts, query_time
 
 ISSUE_KEY = re.compile(r"^[A-Z][A-Z0-9_]*-\d+$")
@@ -369,13 +369,24 @@ def _reconcile_due(store: RawStore, source: JiraSource, now: datetime, full: boo
 
 
 def _reconcile(source: JiraSource, store: RawStore, now: datetime) -> None:
-    """Keys-only listing: stored issues the source no longer lists become tombstones."""
+    """Keys-only listing: stored issues the source no longer lists become tombstones.
+
+    Nothing is tombstoned from a listing that looks incomplete (an issue without a key,
+    fewer keys than the source reported): a short listing must not delete data.
+    """
     jql = source.scope_jql() or 'created >= "1970/01/01 00:00"'
     present: set[str] = set()
     reported = None
     for issues, total in source.search_pages(f"{jql} ORDER BY key ASC", fields="key", expand=None):
-        present.update(i["key"] for i in issues if isinstance(i, dict) and "key" in i)
+        keys = [i.get("key") for i in issues if isinstance(i, dict)]
+        if len(keys) != len(issues) or not all(keys):
+            raise SourceError("jira reconciliation: the key listing returned issues without keys")
+        present.update(keys)
         reported = total if total is not None else reported
+    if source.flavor == "cloud":
+        reported = source.count(jql)
     store.record_listing("issue", listed=len(present), reported=reported, full=True)
+    if reported is not None and len(present) < reported:
+        return  # the blocking listing check reports it; the next reconciliation retries
     store.tombstone_missing("remotelink", present)
     store.tombstone_missing("issue", present, watermark=(RECONCILE, "*", now))

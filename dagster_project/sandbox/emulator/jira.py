@@ -129,10 +129,11 @@ def _is_user(obj: dict[str, Any]) -> bool:
 class _Selection:
     """Which fields a request asked for: ``*all``, ``*navigable``, ids/names, ``-x``."""
 
-    def __init__(self, mode: str, include: set[str], exclude: set[str]):
+    def __init__(self, mode: str, include: set[str], exclude: set[str], keyed: bool = False):
         self.mode = mode  # all | navigable | listed
         self.include = include
         self.exclude = exclude
+        self.keyed = keyed  # "key" (or "self") asked for explicitly
 
     @property
     def empty(self) -> bool:
@@ -496,19 +497,21 @@ class JiraApi:
     # -- rendering ------------------------------------------------------------------------
     def _selection(self, requested: list[str] | None, default: str) -> _Selection:
         tokens = [default] if requested is None else requested
-        mode, include, exclude = "listed", set(), set()
+        mode, include, exclude, keyed = "listed", set(), set(), False
         for token in tokens:
             if token == "*all":
                 mode = "all"
             elif token == "*navigable":
                 mode = "navigable" if mode != "all" else mode
-            elif token in ("id", "key", "self", "*none"):
+            elif token in ("key", "self"):
+                keyed = True
+            elif token in ("id", "*none"):
                 continue
             elif token.startswith("-"):
                 exclude.add(self._field_id(token[1:]))
             else:
                 include.add(self._field_id(token))
-        return _Selection(mode, include, exclude)
+        return _Selection(mode, include, exclude, keyed)
 
     def _field_id(self, name: str) -> str:
         if name in self.field_defs:
@@ -541,8 +544,8 @@ class JiraApi:
     ) -> dict[str, Any]:
         base = _base_url(request)
         issue_id = str(obj.get("id"))
-        if self.cloud and selection.empty:
-            out: dict[str, Any] = {"id": issue_id}
+        if self.cloud and selection.empty and not selection.keyed:
+            out: dict[str, Any] = {"id": issue_id}  # Cloud's id-only answer
         else:
             out = {
                 "expand": obj.get("expand", ISSUE_EXPAND),
