@@ -6,6 +6,7 @@ Every command exits non-zero with a one-line reason on error.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -196,6 +197,8 @@ def run_nightly(dataset: str | None = None, as_of: str | None = None) -> int:
     """Execute the nightly job in this process and print where its outputs are."""
     if dataset:
         os.environ["DRIFTGATE_DATASET"] = str(Path(dataset).resolve())
+        if not as_of:  # a sandbox organisation's "now" is the moment it was generated for
+            as_of = json.loads(Path(dataset, "manifest.json").read_text())["as_of"] or None
     if as_of:
         from datetime import datetime
 

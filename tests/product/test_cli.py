@@ -135,3 +135,5 @@ def test_demo_runs_end_to_end_from_an_empty_folder(tmp_path):
     html = report.read_text()
     assert "Ingestion completeness" in html
     assert "Complete:" in html  # every reported object stored or quarantined
+    manifest = json.loads((tmp_path / "data/sandbox/demo/manifest.json").read_text())
+    assert f"As of {manifest['as_of'][:10]}" in html  # judged at the organisation's "now"

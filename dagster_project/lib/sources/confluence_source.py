@@ -43,12 +43,13 @@ from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from atlassian import Confluence
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import ValidationError, field_validator
 
 from dagster_project.lib.connections import Connection
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore
 from dagster_project.lib.retry import SourceError, status_of, with_retries
+from dagster_project.lib.sources.payloads import Lenient, Timestamp, validation_reason
 from dagster_project.lib.sources.timeparse import parse_ts, query_time
 
 CQL_TIME = "%Y/%m/%d %H:%M"
@@ -61,22 +62,12 @@ RECONCILE = "reconcile"
 
 
 # -- what the product reads of a page or version, validated before it is stored ------------
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class _When(_Lenient):
+class _When(Lenient):
     number: int
-    when: str
-
-    @field_validator("when")
-    @classmethod
-    def _ts(cls, v: str) -> str:
-        parse_ts(v)
-        return v
+    when: Timestamp
 
 
-class PagePayload(_Lenient):
+class PagePayload(Lenient):
     id: str
     version: _When
 
@@ -94,25 +85,19 @@ class VersionPayload(_When):
     pass
 
 
-def _reason(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "payload"
-    return f"{where}: {first['msg']}"
-
-
 def check_page(raw: Any) -> tuple[PagePayload | None, str | None]:
     """The validated page, or None and the reason it is quarantined."""
     try:
         return PagePayload.model_validate(raw), None
     except ValidationError as exc:
-        return None, _reason(exc)
+        return None, validation_reason(exc)
 
 
 def check_version(raw: Any) -> tuple[VersionPayload | None, str | None]:
     try:
         return VersionPayload.model_validate(raw), None
     except ValidationError as exc:
-        return None, _reason(exc)
+        return None, validation_reason(exc)
 
 
 def cql_string(value: str) -> str:

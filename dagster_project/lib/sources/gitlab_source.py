@@ -48,13 +48,14 @@ from urllib.parse import quote, urlsplit
 import gitlab
 import requests
 from gitlab.exceptions import GitlabHttpError
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import ValidationError, field_validator
 
 from dagster_project.lib.connections import Connection
 from dagster_project.lib.gitlab_text import git_blob_id, matches_any
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore
 from dagster_project.lib.retry import SourceError, status_of, with_retries
+from dagster_project.lib.sources.payloads import Lenient, checked_timestamp, validation_reason
 from dagster_project.lib.sources.timeparse import parse_ts
 
 RECONCILE = "reconcile"
@@ -67,26 +68,16 @@ T = TypeVar("T")
 
 
 # -- what the product reads, validated before it is stored -------------------------------
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-def _timestamp(value: str | None) -> str | None:
-    if value is not None:
-        parse_ts(value)
-    return value
-
-
-class ProjectPayload(_Lenient):
+class ProjectPayload(Lenient):
     id: int
     path_with_namespace: str
     default_branch: str | None = None
     last_activity_at: str | None = None
 
-    _ts = field_validator("last_activity_at")(_timestamp)
+    _ts = field_validator("last_activity_at")(checked_timestamp)
 
 
-class MergeRequestPayload(_Lenient):
+class MergeRequestPayload(Lenient):
     id: int
     iid: int
     project_id: int
@@ -102,20 +93,20 @@ class MergeRequestPayload(_Lenient):
     labels: list[str | dict[str, Any]] = []
     author: dict[str, Any] | None = None
 
-    _ts = field_validator("created_at", "updated_at", "merged_at", "closed_at")(_timestamp)
+    _ts = field_validator("created_at", "updated_at", "merged_at", "closed_at")(checked_timestamp)
 
 
-class NotePayload(_Lenient):
+class NotePayload(Lenient):
     id: int
     body: str | None = None
     system: bool = False
     created_at: str
     author: dict[str, Any] | None = None
 
-    _ts = field_validator("created_at")(_timestamp)
+    _ts = field_validator("created_at")(checked_timestamp)
 
 
-class _Change(_Lenient):
+class _Change(Lenient):
     old_path: str
     new_path: str
     diff: str | None = None
@@ -124,18 +115,18 @@ class _Change(_Lenient):
     deleted_file: bool = False
 
 
-class ChangesPayload(_Lenient):
+class ChangesPayload(Lenient):
     changes: list[_Change]
 
 
-class CommitPayload(_Lenient):
+class CommitPayload(Lenient):
     id: str
     committed_date: str | None = None
     created_at: str | None = None
     parent_ids: list[str] = []
     stats: dict[str, Any] | None = None
 
-    _ts = field_validator("committed_date", "created_at")(_timestamp)
+    _ts = field_validator("committed_date", "created_at")(checked_timestamp)
 
     @field_validator("id")
     @classmethod
@@ -152,24 +143,18 @@ class CommitPayload(_Lenient):
         return parse_ts(stamp)
 
 
-class DeploymentPayload(_Lenient):
+class DeploymentPayload(Lenient):
     id: int
     created_at: str | None = None
     updated_at: str | None = None
 
-    _ts = field_validator("created_at", "updated_at")(_timestamp)
+    _ts = field_validator("created_at", "updated_at")(checked_timestamp)
 
 
-class TreeEntry(_Lenient):
+class TreeEntry(Lenient):
     id: str
     type: str
     path: str
-
-
-def validation_reason(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "payload"
-    return f"{where}: {first['msg']}"
 
 
 def _key_of(raw: Any, *fields: str) -> str | None:

@@ -15,12 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jira import JIRA
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import ValidationError, field_validator
 
 from dagster_project.lib.connections import Connection
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore
 from dagster_project.lib.retry import SourceError, with_retries
+from dagster_project.lib.sources.payloads import Lenient, Timestamp, validation_reason
 from dagster_project.lib.sources.timeparse import parse_ts, query_time
 
 ISSUE_KEY = re.compile(r"^[A-Z][A-Z0-9_]*-\d+$")
@@ -31,48 +32,32 @@ CHANGELOG_PAGE = 100  # the server cap; independent of the search page size
 
 
 # -- what the product reads of an issue, validated before it is stored --------------------
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class _History(_Lenient):
-    created: str
+class _History(Lenient):
+    created: Timestamp
     items: list[dict[str, Any]]
 
-    @field_validator("created")
-    @classmethod
-    def _ts(cls, v: str) -> str:
-        parse_ts(v)
-        return v
 
-
-class _Changelog(_Lenient):
+class _Changelog(Lenient):
     total: int | None = None
     histories: list[_History] = []
 
 
-class _Named(_Lenient):
+class _Named(Lenient):
     name: str | None = None
     key: str | None = None
     id: str | None = None
 
 
-class _Fields(_Lenient):
-    updated: str
-    created: str
+class _Fields(Lenient):
+    updated: Timestamp
+    created: Timestamp
     project: _Named
     issuetype: _Named
     status: _Named
     summary: str | None = None
 
-    @field_validator("updated", "created")
-    @classmethod
-    def _ts(cls, v: str) -> str:
-        parse_ts(v)
-        return v
 
-
-class IssuePayload(_Lenient):
+class IssuePayload(Lenient):
     id: str
     key: str
     fields: _Fields
@@ -84,12 +69,6 @@ class IssuePayload(_Lenient):
         if not ISSUE_KEY.match(v):
             raise ValueError(f"not an issue key: {v!r}")
         return v
-
-
-def validation_reason(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "payload"
-    return f"{where}: {first['msg']}"
 
 
 # -- the client --------------------------------------------------------------------------
