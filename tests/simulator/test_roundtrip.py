@@ -81,7 +81,7 @@ def since_cql(iso: str) -> str:
 
 @pytest.mark.parametrize(
     ("scale", "flavor"),
-    [("demo", "cloud"), ("demo", "server"), ("medium", "cloud"), ("medium", "server")],
+    [(scale, flavor) for scale in ("demo", "medium", "large") for flavor in ("cloud", "server")],
 )
 def test_generated_dataset_round_trips_exactly(serve, tmp_path, scale, flavor):
     root = tmp_path / "org"
