@@ -213,7 +213,8 @@ def run_nightly(dataset: str | None = None, as_of: str | None = None) -> int:
     job = definitions.resolve_job_def("nightly")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     started = time.monotonic()
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # progress, not debug
+    result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet)
     elapsed = time.monotonic() - started
     if not result.success:
         failed = [e for e in result.all_events if e.is_step_failure]

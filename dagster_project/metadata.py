@@ -9,7 +9,10 @@ from dagster_project.lib.rawstore import RawStore
 
 
 def raw_result(
-    con: duckdb.DuckDBPyConnection, store: RawStore, extra: dict[str, Any]
+    con: duckdb.DuckDBPyConnection,
+    store: RawStore,
+    extra: dict[str, Any],
+    log: Any = None,
 ) -> dg.MaterializeResult:
     rows = con.execute(
         "SELECT object_type, count(*) FROM raw.latest WHERE source = ? AND NOT deleted "
@@ -17,6 +20,13 @@ def raw_result(
         [store.source],
     ).fetchall()
     table = "\n".join(f"| {kind} | {n} |" for kind, n in rows)
+    if log is not None:  # the one line a person watching the run reads
+        c = store.counts
+        log.info(
+            f"{store.source}: {c.stored} new or changed, {c.unchanged} unchanged, "
+            f"{c.quarantined} quarantined, {c.tombstoned} deleted; "
+            f"{sum(n for _, n in rows)} objects current"
+        )
     return dg.MaterializeResult(
         metadata={
             "dagster/table_name": "raw.objects",

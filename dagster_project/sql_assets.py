@@ -34,6 +34,7 @@ def sql_table_asset(
     def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         with duckdb.get_connection() as con:
             rows = build_table(con, layer, table, load_policy())
+            context.log.info(f"{layer}.{table}: {rows} rows")
             return dg.MaterializeResult(metadata=table_metadata(con, f"{layer}.{table}", rows))
 
     return _asset

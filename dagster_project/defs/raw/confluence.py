@@ -52,4 +52,5 @@ def raw_confluence(
                 "recovered_by_reconciliation": fetched.recovered,
                 "vanished_during_run": fetched.vanished,
             },
+            log=context.log,
         )

@@ -57,4 +57,5 @@ def raw_gitlab(
                 "reconciled": fetched.reconciled,
                 "recovered_by_reconciliation": fetched.recovered,
             },
+            log=context.log,
         )

@@ -45,4 +45,5 @@ def raw_jira(
                 "changelog_requests": fetched.changelog_requests,
                 "reconciled": fetched.reconciled,
             },
+            log=context.log,
         )
