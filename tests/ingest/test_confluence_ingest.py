@@ -492,7 +492,7 @@ def test_an_empty_user_means_bearer_token_and_errors_carry_no_secret(serve):
     assert "401" in message and "\n" not in message and "wrong-token" not in message
 
 
-def test_cql_dates_are_written_in_the_users_zone_and_scope_is_quoted(monkeypatch):
+def test_cql_dates_are_written_in_the_users_zone_and_scope_is_quoted(monkeypatch, serve):
     """CQL reads dates in the searching user's zone at minute precision: the watermark
     minus the overlap is converted, or widened by 12 h when the zone is unknown."""
     policy = Policy.model_validate({"scope": {"confluence_spaces": ["DOC", '~j"d']}})
@@ -507,10 +507,11 @@ def test_cql_dates_are_written_in_the_users_zone_and_scope_is_quoted(monkeypatch
     )
     monkeypatch.setattr(source, "user_time_zone", lambda: None)
     assert '>= "2026/03/29 19:52"' in source.page_cql(mark)
-    sandbox = ConfluenceSource(
-        Connection(url=conn.url, user="u", token="t", sandbox=True), Policy()
+    served = ConfluenceSource(
+        Connection(url=f"{serve().url}/wiki", user="u", token="t"), Policy()
     )
-    assert sandbox.user_time_zone() == "UTC" and sandbox.requests == 0
+    assert served.user_time_zone() == "UTC" and served.requests == 1  # /user/current
+    assert served.user_time_zone() == "UTC" and served.requests == 1  # asked once
 
 
 @pytest.mark.realdata

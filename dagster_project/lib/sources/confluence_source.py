@@ -190,8 +190,6 @@ class ConfluenceSource:
 
     def user_time_zone(self) -> str | None:
         """The zone CQL dates are read in; None when the server does not tell."""
-        if self.conn.sandbox:
-            return "UTC"
         if not self._zone_read:
             self._zone_read = True
             try:

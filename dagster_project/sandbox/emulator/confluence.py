@@ -397,9 +397,23 @@ class ConfluenceApi:
             ("/space/{key}", self.space_get),
             ("/space/{key}/content", self.space_content),
             ("/space/{key}/content/{type}", self.space_content_type),
+            ("/user/current", self.current_user),
         ]
         for template, handler in routes:
             router.add("confluence", "GET", WIKI + API + template, handler)
+
+    def current_user(self, request: Request) -> Response:
+        """The authenticated user; ``timeZone`` is the zone CQL dates are read in."""
+        return json_reply(
+            {
+                "type": "known",
+                "username": "driftgate-sandbox",
+                "userKey": "driftgate-sandbox",
+                "displayName": "Driftgate Sandbox",
+                "timeZone": "UTC",
+                "_links": {"base": Ctx.of(request).base, "context": WIKI},
+            }
+        )
 
     # -- helpers --------------------------------------------------------------------------
     def _meta(self, page_id: str) -> dict[str, Any]:
