@@ -45,19 +45,9 @@ class _SourceResource(dg.ConfigurableResource):
 
     def connection(self) -> Connection:
         if self.url:
-            url, user, token, sandbox = (
-                self.url.rstrip("/"),
-                self.user or "",
-                self.token or "",
-                False,
-            )
-        else:
-            url, user, token, sandbox = (
-                self.sandbox.url() + self.path_prefix,
-                "driftgate",
-                "sandbox",
-                True,
-            )
+            url, user, token = self.url.rstrip("/"), self.user or "", self.token or ""
+        else:  # the sandbox accepts any credentials
+            url, user, token = self.sandbox.url() + self.path_prefix, "driftgate", "sandbox"
         return Connection(
             url=url,
             user=user,
@@ -65,7 +55,6 @@ class _SourceResource(dg.ConfigurableResource):
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
             retry_base_s=self.retry_base_s,
-            sandbox=sandbox,
         )
 
 

@@ -15,7 +15,6 @@ class Connection:
     timeout_s: float = 30.0
     max_retries: int = 6  # attempts per request, see lib/retry.py
     retry_base_s: float = 0.5
-    sandbox: bool = False
 
     @property
     def retry_policy(self) -> RetryPolicy:
