@@ -44,14 +44,28 @@ def status_of(exc: BaseException) -> int | None:
     return getattr(response, "status_code", None)
 
 
-def retry_after_of(exc: BaseException) -> float | None:
+def retry_after_of(exc: BaseException, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds the server asked us to wait: Retry-After, else a rate-limit reset header.
+
+    ``X-RateLimit-Reset``/``RateLimit-Reset`` hold an epoch (Jira, GitLab) or, in the
+    IETF draft form, seconds from now; both are read.
+    """
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+    if not hasattr(headers, "get"):
         return None
+    for name in ("Retry-After", "X-RateLimit-Reset", "RateLimit-Reset"):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value)
+        except ValueError:
+            continue
+        if name != "Retry-After" and seconds > 1e9:  # an epoch
+            seconds = seconds - now()
+        return max(seconds, 0.0)
+    return None
 
 
 def is_transient(exc: BaseException) -> bool:

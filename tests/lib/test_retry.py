@@ -67,3 +67,15 @@ def test_client_errors_are_not_retried_and_secrets_are_scrubbed():
     assert calls["n"] == 1
     assert "s3cr3t-token" not in str(err.value) and "***" in str(err.value)
     assert "401" in str(err.value)
+
+
+def test_rate_limit_reset_headers_are_honoured_without_retry_after():
+    from dagster_project.lib.retry import retry_after_of
+
+    epoch = http_error(429, {"X-RateLimit-Reset": "1795000010"})
+    assert retry_after_of(epoch, now=lambda: 1795000004.0) == 6.0
+    delta = http_error(429, {"RateLimit-Reset": "7"})
+    assert retry_after_of(delta) == 7.0
+    both = http_error(429, {"Retry-After": "2", "X-RateLimit-Reset": "1795000010"})
+    assert retry_after_of(both, now=lambda: 1795000004.0) == 2.0
+    assert retry_after_of(http_error(503, {})) is None
