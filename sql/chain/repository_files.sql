@@ -1,6 +1,7 @@
 -- chain.repository_files: the repository files the policy names, at each project's
--- default branch, one row per kind a path matches (ingest.spec_globs -> 'spec',
--- contract_test_globs -> 'contract_test', observability_globs -> 'observability').
+-- default branch (every kind) and at its tags (API specs: the approved versions), one
+-- row per kind a path matches (ingest.spec_globs -> 'spec', contract_test_globs ->
+-- 'contract_test', observability_globs -> 'observability').
 CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TABLE chain.repository_files AS
@@ -13,7 +14,8 @@ WITH files AS (
 ),
 projects AS (
     SELECT TRY_CAST(payload->>'$.id' AS BIGINT) AS project_id,
-           payload->>'$.path_with_namespace'   AS project_path
+           payload->>'$.path_with_namespace'   AS project_path,
+           payload->>'$.default_branch'        AS default_branch
     FROM raw.latest
     WHERE source = 'gitlab' AND object_type = 'project' AND NOT deleted
 ),
@@ -26,6 +28,7 @@ SELECT
     f.project_id,
     p.project_path,
     f.payload->>'$.ref'                          AS ref,
+    f.payload->>'$.ref' = p.default_branch       AS at_default_branch,
     f.path,
     f.payload->>'$.blob_id'                      AS blob_id,
     TRY_CAST(f.payload->>'$.size' AS BIGINT)     AS size,
@@ -34,4 +37,4 @@ SELECT
 FROM files f
 JOIN kinds k ON driftgate_glob_match(f.path, k.globs)
 LEFT JOIN projects p USING (project_id)
-ORDER BY f.project_id, f.path, k.ord;
+ORDER BY f.project_id, ref, f.path, k.ord;

@@ -611,3 +611,13 @@ def test_truncated_body_fails_loudly(serve: Callable[..., Any]) -> None:
     client = gitlab.Gitlab(running.url, private_token="t", timeout=TIMEOUT)
     with pytest.raises((requests.exceptions.ChunkedEncodingError, gitlab.GitlabParsingError)):
         client.projects.list(get_all=True)
+
+
+def test_tags_are_the_refs_that_are_not_branches(serve):
+    """A file ref that is neither the default branch nor a merge request's source branch
+    is served as a tag, pointing at a stable commit id."""
+    gl = gitlab.Gitlab(serve().url, private_token="t")
+    tags = gl.projects.get(201, lazy=True).tags.list(get_all=True)
+    assert [t.name for t in tags] == ["v1.4.0"]
+    assert len(tags[0].target) == 40 and tags[0].commit["id"] == tags[0].target
+    assert gl.projects.get(202, lazy=True).tags.list(get_all=True) == []

@@ -64,15 +64,30 @@ def _projects(root: Path) -> list[dict[str, Any]]:
     return json.loads((root / "gitlab" / "projects.json").read_text())
 
 
+def _tags(root: Path, project: dict[str, Any]) -> list[str]:
+    """File refs that are neither the default branch nor a merge request's branch."""
+    branches = {project["default_branch"]} | {
+        m["source_branch"].split("/")[0]
+        for m in _jsonl(root, "merge_requests.jsonl")
+        if m["project_id"] == project["id"]
+    }
+    base = root / "gitlab" / "files" / str(project["id"])
+    return [d.name for d in base.iterdir() if d.is_dir() and d.name not in branches]
+
+
 def _matched_files(root: Path) -> set[str]:
-    """Keys of the files at each default branch that the default policy's globs name."""
+    """Keys of the files the default policy's globs name at each default branch, and of
+    the API specs at each tag."""
     out = set()
     for project in _projects(root):
-        base = root / "gitlab" / "files" / str(project["id"]) / project["default_branch"]
-        for path in base.rglob("*"):
-            rel = path.relative_to(base).as_posix()
-            if path.is_file() and matches_any(rel, GLOBS):
-                out.add(f"{project['id']}:{project['default_branch']}:{rel}")
+        refs = [(project["default_branch"], GLOBS)]
+        refs += [(tag, Ingest().spec_globs) for tag in _tags(root, project)]
+        for ref, globs in refs:
+            base = root / "gitlab" / "files" / str(project["id"]) / ref
+            for path in base.rglob("*"):
+                rel = path.relative_to(base).as_posix()
+                if path.is_file() and matches_any(rel, globs):
+                    out.add(f"{project['id']}:{ref}:{rel}")
     return out
 
 
@@ -169,6 +184,12 @@ def test_full_ingest_equals_the_dataset(handmade_ingest: tuple[Path, dict]) -> N
         "SELECT kind FROM chain.repository_files WHERE path = "
         "'tests/contract/bank_gateway/pacts/payments-api-bank-gateway.json'",
     ) == [("contract_test",)]
+    # The spec at the default branch and the tagged (approved) one, told apart.
+    assert table(
+        db,
+        "SELECT ref, at_default_branch, kind FROM chain.repository_files "
+        "WHERE project_id = 201 AND path = 'api/openapi.yaml' ORDER BY ref",
+    ) == [("main", True, "spec"), ("v1.4.0", False, "spec")]
     # Line counts come from the diff itself.
     journal = table(
         db,
@@ -317,6 +338,7 @@ def test_an_incremental_run_fetches_only_what_changed(
         "/projects/{id}/deployments": 3,
         "/projects/{id}/repository/commits": 1,  # the ledger only: its activity moved
         "/projects/{id}/repository/tree": 1,  # blobs unchanged: no file read
+        "/projects/{id}/repository/tags": 1,  # no new tag: no tree read at a tag
     }
     written = table(
         db,
@@ -416,9 +438,10 @@ def test_requests_stay_within_five_percent_of_the_minimum(
     notes = _jsonl(HANDMADE, "mr_notes.jsonl")
     commits = Counter(c["project_id"] for c in _jsonl(HANDMADE, "commits.jsonl"))
     deployments = Counter(d["project_id"] for d in _jsonl(HANDMADE, "deployments.jsonl"))
+    refs = [(p["id"], ref) for p in projects for ref in [p["default_branch"], *_tags(HANDMADE, p)]]
     tree_entries = {
-        p["id"]: sum(1 for _ in (GITLAB / "files" / str(p["id"]) / p["default_branch"]).rglob("*"))
-        for p in projects
+        (pid, ref): sum(1 for _ in (GITLAB / "files" / str(pid) / ref).rglob("*"))
+        for pid, ref in refs
     }
     mrs = _jsonl(HANDMADE, "merge_requests.jsonl")
     minimum = (
@@ -427,6 +450,7 @@ def test_requests_stay_within_five_percent_of_the_minimum(
         + 2 * len(mrs)  # /changes and /approvals
         + sum(pages(len(r["notes"])) for r in notes)
         + sum(pages(commits[p["id"]]) + pages(deployments[p["id"]]) for p in projects)
+        + len(projects)  # tag listings
         + sum(pages(n) for n in tree_entries.values())
         + len(_matched_files(HANDMADE))
     )

@@ -708,6 +708,7 @@ class GitlabIngest:
         if project.default_branch:  # an empty repository has neither commits nor files
             self.sync_commits(project, full=full)
             self.sync_files(project, project.default_branch)
+            self.sync_tagged_specs(project)
         marks: dict[tuple[str, str], datetime] = {(SYNCED, str(project.id)): started}
         if project.last_activity_at:
             marks[(ACTIVITY, str(project.id))] = parse_ts(project.last_activity_at)
@@ -757,9 +758,15 @@ class GitlabIngest:
         if mark is None and len({t for t in totals if t is not None}) <= 1:
             self.store.tombstone_missing("commit", listed, parent_key=scope)
 
-    def sync_files(self, project: ProjectPayload, ref: str) -> None:
+    def sync_files(
+        self, project: ProjectPayload, ref: str, kinds: tuple[str, ...] | None = None
+    ) -> None:
+        """The files the policy's globs name at ``ref`` (``kinds`` narrows the globs)."""
         scope = str(project.id)
-        stored = self._stored_blob_ids(scope)
+        # Default-branch files are listed per project; any other ref on its own.
+        parent = scope if ref == project.default_branch else f"{scope}@{ref}"
+        globs = [g for kind, g in self.source.globs.items() if kinds is None or kind in kinds]
+        stored = self._stored_blob_ids(parent)
         present: set[str] = set()
         for page in self.source.pages(
             f"/projects/{project.id}/repository/tree",
@@ -781,23 +788,38 @@ class GitlabIngest:
                         )
                     )
                     continue
-                if entry.type != "blob" or not any(
-                    matches_any(entry.path, globs) for globs in self.source.globs.values()
-                ):
+                if entry.type != "blob" or not any(matches_any(entry.path, g) for g in globs):
                     continue
                 key = f"{scope}:{ref}:{entry.path}"
                 present.add(key)
                 if stored.get(key) == entry.id:
                     continue  # same blob: content unchanged
                 batch.objects.append(
-                    RawObject("file", key, self._file_payload(project.id, ref, entry), scope)
+                    RawObject("file", key, self._file_payload(project.id, ref, entry), parent)
                 )
                 self.result.files_fetched += 1
             self.store.commit(batch)
         self.store.record_listing(
-            "file", listed=len(present), reported=None, full=True, scope=scope
+            "file", listed=len(present), reported=None, full=True, scope=parent
         )
-        self.store.tombstone_missing("file", present, parent_key=scope)
+        self.store.tombstone_missing("file", present, parent_key=parent)
+
+    def sync_tagged_specs(self, project: ProjectPayload) -> None:
+        """API specs at every tag not read yet: an approved spec is usually a tagged
+        version, and a tag, once read, does not move."""
+        read = {
+            scope
+            for (scope,) in self.store.con.execute(
+                "SELECT DISTINCT scope FROM raw.listings WHERE source = ? "
+                "AND object_type = 'file' AND scope LIKE ?",
+                [self.store.source, f"{project.id}@%"],
+            ).fetchall()
+        }
+        for page in self.source.pages(f"/projects/{project.id}/repository/tags", {}, optional=True):
+            for raw in page.items:
+                name = raw.get("name") if isinstance(raw, dict) else None
+                if isinstance(name, str) and name and f"{project.id}@{name}" not in read:
+                    self.sync_files(project, name, kinds=("spec",))
 
     def _file_payload(self, project_id: int, ref: str, entry: TreeEntry) -> dict[str, Any]:
         content = self.source.raw_file(project_id, entry.path, ref)

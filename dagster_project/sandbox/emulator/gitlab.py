@@ -290,6 +290,7 @@ class GitlabApi:
             ("/projects/{id}/repository/commits", self.list_commits),
             ("/projects/{id}/repository/commits/{sha}", self.get_commit),
             ("/projects/{id}/repository/tree", self.tree),
+            ("/projects/{id}/repository/tags", self.list_tags),
             ("/projects/{id}/repository/files/{file_path}/raw", self.raw_file),
             ("/projects/{id}/repository/files/{file_path}", self.get_file),
             ("/projects/{id}/deployments", self.list_deployments),
@@ -1046,6 +1047,38 @@ class GitlabApi:
             return entries
 
         return self._lazy.get(f"tree:{project['id']}:{ref}", build)
+
+    def list_tags(self, request: Request, id: str) -> Response:
+        """Tags: the file refs of a project that are neither its default branch nor the
+        (first folder of the) source branch of one of its merge requests."""
+        project = self._project(id)
+        pid = int(project["id"])
+        root = self.dataset.root / "gitlab" / "files" / str(pid)
+        branches = {project.get("default_branch")}
+        branches |= {str(m["source_branch"]).split("/")[0] for m in self._project_mrs(pid)}
+        names = sorted(
+            (d.name for d in root.iterdir() if d.is_dir() and d.name not in branches)
+            if root.is_dir()
+            else [],
+            reverse=True,  # GitLab lists the newest-named first by default (order_by=updated)
+        )
+        tags = []
+        for name in names:
+            commit_id = (
+                self._ref_head(project, name) or hashlib.sha1(f"{pid}:{name}".encode()).hexdigest()
+            )
+            tags.append(
+                {
+                    "name": name,
+                    "message": "",
+                    "target": commit_id,
+                    "commit": {"id": commit_id, "short_id": commit_id[:8], "title": name},
+                    "release": None,
+                    "protected": False,
+                }
+            )
+        page, headers = offset_page(request, tags)
+        return json_reply(list(page), headers=headers)
 
     def tree(self, request: Request, id: str) -> Response:
         project = self._project(id)
