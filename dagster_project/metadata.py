@@ -1,5 +1,6 @@
 """Metadata the assets show in the Dagster UI (plain helpers, outside the autoloaded defs/)."""
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import dagster as dg
@@ -19,7 +20,6 @@ def raw_result(
         "GROUP BY ALL ORDER BY 1",
         [store.source],
     ).fetchall()
-    table = "\n".join(f"| {kind} | {n} |" for kind, n in rows)
     if log is not None:  # the one line a person watching the run reads
         c = store.counts
         log.info(
@@ -36,7 +36,7 @@ def raw_result(
             "quarantined_this_run": store.counts.quarantined,
             "tombstoned_this_run": store.counts.tombstoned,
             **extra,
-            "objects": dg.MetadataValue.md(f"| object type | current |\n|---|---|\n{table}"),
+            "objects": dg.MetadataValue.md(markdown_table(["object type", "current"], rows)),
         }
     )
 
@@ -51,19 +51,28 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str, rows: int) -> dic
         "dagster/column_schema": dg.TableSchema(
             columns=[dg.TableColumn(name=c[0], type=str(c[1])) for c in columns]
         ),
-        "preview": dg.MetadataValue.md(_markdown_table(preview)),
+        "preview": dg.MetadataValue.md(
+            markdown_table(list(preview.columns), preview.itertuples(index=False))
+        ),
     }
 
 
-def _markdown_table(frame: Any, width: int = 60) -> str:
-    if frame.empty:
-        return "_empty_"
+def markdown_table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    empty: str = "_empty_",
+    width: int = 60,
+) -> str:
+    """A Markdown table for the UI; cells are cut to ``width`` and ``|`` is escaped, since
+    they may carry text from the sources."""
 
     def cell(value: Any) -> str:
         text = str(value).replace("|", "\\|").replace("\n", " ")
         return text if len(text) <= width else text[: width - 1] + "…"
 
-    head = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    if not body:
+        return empty
+    head = "| " + " | ".join(headers) + " |"
+    return "\n".join([head, "|" + "---|" * len(headers), *body])

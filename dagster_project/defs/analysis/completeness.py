@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from dagster_project.metadata import markdown_table
 from dagster_project.sql_assets import sql_table_asset
 
 analysis_ingest_completeness = sql_table_asset(
@@ -25,17 +26,17 @@ def nothing_missing(duckdb: DuckDBResource) -> dg.AssetCheckResult:
             "SELECT source, object_type, expected, stored, quarantined, missing "
             "FROM analysis.ingest_completeness WHERE missing > 0"
         ).fetchall()
-    table = "\n".join(f"| {' | '.join(map(str, r))} |" for r in rows)
     return dg.AssetCheckResult(
         passed=not rows,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "object_types_with_missing": len(rows),
             "missing": dg.MetadataValue.md(
-                "| source | type | expected | stored | quarantined | missing |\n"
-                "|---|---|---|---|---|---|\n" + table
-                if rows
-                else "none"
+                markdown_table(
+                    ["source", "type", "expected", "stored", "quarantined", "missing"],
+                    rows,
+                    empty="none",
+                )
             ),
         },
     )

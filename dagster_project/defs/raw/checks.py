@@ -3,6 +3,8 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from dagster_project.metadata import markdown_table
+
 SOURCES = ("jira", "gitlab", "confluence")
 
 
@@ -30,15 +32,16 @@ def _listing_check(source: str) -> dg.AssetChecksDefinition:
                 """,
                 [source],
             ).fetchall()
-        rows = "\n".join(f"| {t} | {s} | {r} | {n} |" for t, s, r, n in short[:20])
         return dg.AssetCheckResult(
             passed=not short,
             metadata={
                 "short_listings": len(short),
                 "detail": dg.MetadataValue.md(
-                    "| type | scope | reported | listed |\n|---|---|---|---|\n" + rows
-                    if short
-                    else "every listing complete"
+                    markdown_table(
+                        ["type", "scope", "reported", "listed"],
+                        short[:20],
+                        empty="every listing complete",
+                    )
                 ),
             },
         )
@@ -66,14 +69,13 @@ def _quarantine_check(source: str) -> dg.AssetChecksDefinition:
                 [source, source, source],
             ).fetchall()
         total = sum(n for _, _, n in rows)
-        table = "\n".join(f"| {t} | {r} | {n} |" for t, r, n in rows[:20])
         return dg.AssetCheckResult(
             passed=total == 0,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={
                 "quarantined_latest_run": total,
                 "reasons": dg.MetadataValue.md(
-                    "| type | reason | count |\n|---|---|---|\n" + table if rows else "none"
+                    markdown_table(["type", "reason", "count"], rows[:20], empty="none")
                 ),
             },
         )
