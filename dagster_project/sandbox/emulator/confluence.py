@@ -52,6 +52,7 @@ from urllib.parse import quote, unquote
 
 from werkzeug.wrappers import Request, Response
 
+from dagster_project.lib.sources.timeparse import parse_ts
 from dagster_project.sandbox.dataset import Dataset, DatasetError, JsonlTable
 from dagster_project.sandbox.emulator import cql
 from dagster_project.sandbox.emulator.http import (
@@ -158,10 +159,7 @@ def parse_when(value: Any) -> float | None:
     """An ISO-8601 timestamp as epoch seconds (naive values are UTC); None when absent."""
     if value in (None, ""):
         return None
-    moment = datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    return parse_ts(str(value)).timestamp()
 
 
 def iso_utc(value: Any) -> str | None:

@@ -20,13 +20,13 @@ import re
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
+from dagster_project.lib.sources.timeparse import parse_ts
 from dagster_project.sandbox.dataset import Dataset, DatasetError, JsonlTable
 from dagster_project.sandbox.emulator.http import (
     HttpError,
@@ -99,12 +99,9 @@ def parse_time(value: str | None) -> float | None:
     text = value.strip()
     # An unencoded "+" in a query string arrives as a space.
     text = re.sub(r" (\d{2}:?\d{2})$", r"+\1", text)
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    if text.endswith("z"):
+        text = text[:-1] + "Z"
+    return parse_ts(text).timestamp()
 
 
 def time_param(request: Request, name: str) -> float | None:

@@ -11,20 +11,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from dagster_project.lib.sources.timeparse import parse_ts  # noqa: F401 - re-exported
+
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
-
-
-def parse_ts(text: str) -> datetime:
-    """Any timestamp this module writes (or an ISO-8601 one) as an aware UTC datetime."""
-    s = text.strip().replace("Z", "+00:00")
-    # Jira writes -0700; fromisoformat wants -07:00.
-    if len(s) > 5 and s[-5] in "+-" and s[-4:].isdigit() and s[-3] != ":":
-        s = s[:-2] + ":" + s[-2:]
-    dt = datetime.fromisoformat(s)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
 
 
 def _ms(dt: datetime) -> str:
