@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from dagster_project.defs.raw import RAW_RETRY_POLICY
 from dagster_project.defs.resources import ConfluenceResource
 from dagster_project.lib.policy import load_policy
 from dagster_project.lib.rawstore import RawStore
@@ -18,9 +19,7 @@ from dagster_project.metadata import raw_result
     kinds={"confluence", "duckdb"},
     owners=["team:driftgate"],
     pool="duckdb",
-    retry_policy=dg.RetryPolicy(
-        max_retries=1, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-    ),
+    retry_policy=RAW_RETRY_POLICY,
 )
 def raw_confluence(
     context: dg.AssetExecutionContext, confluence: ConfluenceResource, duckdb: DuckDBResource
