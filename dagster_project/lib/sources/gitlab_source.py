@@ -683,14 +683,21 @@ class GitlabIngest:
                 batch.watermarks[("deployment", scope)] = newest
             self.store.commit(batch)
         self.result.deployments_listed += len(listed)
-        reported = totals[-1] if totals and None not in totals else None
-        self.store.record_listing(
-            "deployment", listed=len(listed), reported=reported, full=mark is None, scope=scope
-        )
-        if mark is None and len({t for t in totals if t is not None}) <= 1:
-            self.store.tombstone_missing("deployment", listed, parent_key=scope)
+        self._close_listing("deployment", scope, listed, totals, full=mark is None)
 
     # -- commits and files ------------------------------------------------------------
+    def _close_listing(
+        self, kind: str, scope: str, listed: set[str], totals: list[int | None], *, full: bool
+    ) -> None:
+        """Record what a per-project listing found; a full one whose X-Total held still
+        while it was read also turns what it no longer lists into tombstones."""
+        reported = totals[-1] if totals and None not in totals else None
+        self.store.record_listing(
+            kind, listed=len(listed), reported=reported, full=full, scope=scope
+        )
+        if full and len({t for t in totals if t is not None}) <= 1:
+            self.store.tombstone_missing(kind, listed, parent_key=scope)
+
     def _activity_unchanged(self, project: ProjectPayload) -> bool:
         if project.last_activity_at is None:
             return False
@@ -751,12 +758,7 @@ class GitlabIngest:
         if newest is not None:
             self.store.commit(Batch(watermarks={("commit", scope): newest}))
         self.result.commits_listed += len(listed)
-        reported = totals[-1] if totals and None not in totals else None
-        self.store.record_listing(
-            "commit", listed=len(listed), reported=reported, full=mark is None, scope=scope
-        )
-        if mark is None and len({t for t in totals if t is not None}) <= 1:
-            self.store.tombstone_missing("commit", listed, parent_key=scope)
+        self._close_listing("commit", scope, listed, totals, full=mark is None)
 
     def sync_files(
         self, project: ProjectPayload, ref: str, kinds: tuple[str, ...] | None = None
