@@ -6,7 +6,6 @@ Every command exits non-zero with a one-line reason on error.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -53,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the nightly job (real servers or a sandbox dataset)")
     run.add_argument("--dataset", help="dataset served by the emulator (default: the demo)")
-    run.add_argument("--as-of", help="analysis date, ISO-8601 (default: now)")
+    run.add_argument(
+        "--as-of",
+        help="judge as of this ISO-8601 date or timestamp (default: DRIFTGATE_AS_OF, else a "
+        "sandbox dataset's as_of, else the moment the run starts)",
+    )
     run.set_defaults(handler=cmd_run)
 
     sandbox = sub.add_parser("sandbox", help="the simulator and the API emulator on their own")
@@ -93,11 +96,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
-    from dagster_project.lib.policy import load_policy
+    """Every problem of the file, one ``file:line:col: key: message`` line each (exit 1),
+    or the policy explained in words."""
+    from datetime import date
 
-    policy = load_policy(args.file)
-    scope = policy.scope
+    from dagster_project.lib.policy import (
+        PolicyError,
+        describe_applies_to,
+        describe_trigger,
+        load_policy,
+    )
+
+    try:
+        policy = load_policy(args.file)
+    except PolicyError as exc:
+        for problem in exc.errors:
+            print(problem.format(args.file), file=sys.stderr)
+        return 1
+    scope, jira, confluence = policy.scope, policy.jira, policy.confluence
     print(f"{args.file}: valid policy (version {policy.version})")
+    print("scope")
     print(
         f"  Jira projects:      {', '.join(scope.jira_projects) or 'all visible'}"
         + (f" and JQL ({scope.jira_jql})" if scope.jira_jql else "")
@@ -107,15 +125,64 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         + (f"; groups {', '.join(map(str, scope.gitlab_groups))}" if scope.gitlab_groups else "")
     )
     print(f"  Confluence spaces:  {', '.join(scope.confluence_spaces) or 'all visible'}")
+    print("conventions")
     print(
-        f"  acceptance criteria: field '{policy.jira.acceptance_criteria_field}' or section "
-        f"'{policy.jira.acceptance_criteria_heading}'"
+        f"  acceptance criteria: field '{jira.acceptance_criteria_field}' or description "
+        f"section '{jira.acceptance_criteria_heading}'; placeholders "
+        f"({', '.join(policy.requirements.placeholders[:4])}, ...) do not count"
     )
-    labels = policy.confluence.labels.model_dump()
+    print(
+        f"  edge cases:         a table under '{jira.edge_cases_heading}' in the description, "
+        f"or a linked page labelled '{confluence.labels.edge_case_matrix}'"
+    )
+    print(
+        f"  epics:              field '{jira.epic_link_field}' or parent; story points "
+        f"'{jira.story_points_field}'"
+    )
+    labels = confluence.labels.model_dump()
     print("  page labels:        " + ", ".join(f"{k}={v}" for k, v in labels.items()))
+    print(
+        f"  approved pages:     from the first version carrying '{confluence.approved_marker}'; "
+        f"runbook sections {', '.join(confluence.runbook_sections)}"
+    )
     print(
         f"  incremental overlap {policy.ingest.overlap_minutes} min, reconcile every "
         f"{policy.ingest.reconcile_every_days} days, page size {policy.ingest.page_size}"
+    )
+    print(f"gates ({len(policy.gates)})")
+    for gate in policy.gates:
+        print(f"  {gate.id}: {gate.title}")
+        print(f"    applies to: {describe_applies_to(gate.subject, gate.applies_to)}")
+        print(f"    trigger:    {describe_trigger(gate.trigger)}")
+        print(f"    requires:   {', '.join(gate.requires)}")
+    print(f"gap rules ({len(policy.gap_rules)})")
+    for rule in policy.gap_rules:
+        print(
+            f"  {rule.id} [{rule.severity}]: {rule.requires} required for "
+            f"{describe_applies_to(rule.subject, rule.applies_to)}"
+        )
+    today = date.today()
+    active = [w for w in policy.waivers.entries if w.expires >= today]
+    expired = [w for w in policy.waivers.entries if w.expires < today]
+    print(f"waivers ({len(active)} active, {len(expired)} expired on {today.isoformat()})")
+    for state, waivers in (("active", active), ("expired", expired)):
+        for w in waivers:
+            until = "until" if state == "active" else "expired after"
+            print(
+                f"  {state}: {w.subject} "
+                + (f"gate {w.gate}" if w.gate else f"rule {w.rule}")
+                + f" {until} {w.expires.isoformat()}"
+                f" (owner {w.owner}: {w.reason})"
+            )
+    prefix = policy.waivers.jira_label_prefix
+    print(
+        f"  Jira labels: '{prefix}<gate or rule id>' on an issue waives it, without expiry"
+        if prefix
+        else "  Jira labels: off (waivers come only from the entries above)"
+    )
+    print(
+        f"gate compliance threshold: {policy.gate_compliance_threshold:.0%} of triggered gates "
+        "compliant (waived and not applicable excluded), else a warning"
     )
     return 0
 
@@ -195,15 +262,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def run_nightly(dataset: str | None = None, as_of: str | None = None) -> int:
     """Execute the nightly job in this process and print where its outputs are."""
+    from dagster_project.lib.asof import AS_OF_TAG, dataset_as_of, format_as_of, parse_as_of
+
     if dataset:
         os.environ["DRIFTGATE_DATASET"] = str(Path(dataset).resolve())
-        if not as_of:  # a sandbox organisation's "now" is the moment it was generated for
-            as_of = json.loads(Path(dataset, "manifest.json").read_text())["as_of"] or None
-    if as_of:
-        from datetime import datetime
-
-        datetime.fromisoformat(as_of)  # fail fast on a malformed date
-        os.environ["DRIFTGATE_AS_OF"] = as_of
+    try:
+        chosen = parse_as_of(as_of) if as_of else None
+    except ValueError as exc:
+        raise CliError(f"--as-of {as_of!r} is not an ISO-8601 date or timestamp") from exc
+    if chosen is None and dataset:  # a sandbox organisation's "now" is its generation moment
+        chosen = dataset_as_of(dataset)
+    tags = {AS_OF_TAG: format_as_of(chosen)} if chosen else {}
 
     import dagster as dg
 
@@ -214,7 +283,9 @@ def run_nightly(dataset: str | None = None, as_of: str | None = None) -> int:
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     started = time.monotonic()
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # progress, not debug
-    result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet)
+    result = job.execute_in_process(
+        instance=instance, raise_on_error=False, run_config=quiet, tags=tags
+    )
     elapsed = time.monotonic() - started
     if not result.success:
         failed = [e for e in result.all_events if e.is_step_failure]

@@ -12,6 +12,7 @@ from dagster_duckdb import DuckDBResource
 from dagster_project.lib.chainsql import build_table
 from dagster_project.lib.policy import load_policy
 from dagster_project.metadata import table_metadata
+from dagster_project.run_as_of import run_as_of
 
 
 def sql_table_asset(
@@ -33,7 +34,7 @@ def sql_table_asset(
     )
     def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         with duckdb.get_connection() as con:
-            rows = build_table(con, layer, table, load_policy())
+            rows = build_table(con, layer, table, load_policy(), run_as_of(context))
             context.log.info(f"{layer}.{table}: {rows} rows")
             return dg.MaterializeResult(metadata=table_metadata(con, f"{layer}.{table}", rows))
 

@@ -17,6 +17,21 @@ SHARED = Path(os.environ.get("DRIFTGATE_SHARED", TESTS.parent.parent / "shared")
 REAL_FIXTURES = SHARED / "fixtures" / "real"
 
 
+ENV_PREFIXES = ("DRIFTGATE_", "JIRA_", "GITLAB_", "CONFLUENCE_")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_environment() -> Iterator[None]:
+    """A test run gives the same result whatever the caller's shell configures: every
+    Driftgate and source variable is removed for the session (tests set what they need).
+    ``DRIFTGATE_SHARED`` (where the real payloads are) was read above, at import."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith(ENV_PREFIXES):
+                patch.delenv(name)
+        yield
+
+
 @pytest.fixture
 def serve() -> Iterator[Callable[..., server.RunningEmulator]]:
     """Start emulators for a test: ``serve(dataset_dir, faults=..., require_token=...)``."""

@@ -10,18 +10,43 @@ line counts and MR issue keys as ``driftgate_glob_match``, ``driftgate_diff_coun
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from dagster_project.lib.asof import as_of
 from dagster_project.lib.gitlab_text import diff_line_counts, issue_keys, matches_any
 from dagster_project.lib.policy import Policy
+from dagster_project.lib.rawstore import ensure_raw_schema
+from dagster_project.lib.recognisers import register_recogniser_functions, section_body
 from dagster_project.lib.richtext import to_text
-from dagster_project.lib.sql import run_sql
+from dagster_project.lib.spec_diff import diff_specs
+from dagster_project.lib.sql import JsonValue, run_sql
 from dagster_project.lib.storage_format import carries_marker, issue_mentions, storage_to_text
+from dagster_project.lib.text_diff import register_text_diff_functions
 
 DIFF_COUNTS_TYPE = duckdb.struct_type({"added": "INTEGER", "removed": "INTEGER"})
+SPEC_DIFF_TYPE = duckdb.struct_type(
+    {
+        "error": "VARCHAR",
+        "kind": "VARCHAR",
+        "breaking": "INTEGER",
+        "changes": duckdb.list_type(
+            duckdb.struct_type(
+                {
+                    "category": "VARCHAR",
+                    "breaking": "BOOLEAN",
+                    "location": "VARCHAR",
+                    "before": "VARCHAR",
+                    "after": "VARCHAR",
+                    "detail": "VARCHAR",
+                }
+            )
+        ),
+        "unresolved_refs": "VARCHAR[]",
+    }
+)
 MENTIONS_TYPE = duckdb.list_type(
     duckdb.struct_type({"issue_key": "VARCHAR", "found_by": "VARCHAR"})
 )
@@ -55,6 +80,12 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     _create(con, "driftgate_glob_match", _glob_match, ["VARCHAR", "VARCHAR[]"], "BOOLEAN")
     _create(con, "driftgate_diff_counts", _diff_counts, ["VARCHAR"], DIFF_COUNTS_TYPE)
     _create(con, "driftgate_issue_keys", _issue_keys, ["VARCHAR"], "VARCHAR[]")
+    # Requirement recognisers over rich text (lib/recognisers.py).
+    register_recogniser_functions(con)
+    _create(con, "driftgate_section_text", section_body, ["VARCHAR", "VARCHAR"], "VARCHAR")
+    # How much and where a page changed (lib/text_diff.py); API specs (lib/spec_diff.py).
+    register_text_diff_functions(con)
+    _create(con, "driftgate_spec_diff", _spec_diff, ["VARCHAR", "VARCHAR"], SPEC_DIFF_TYPE)
 
 
 def _create(con: duckdb.DuckDBPyConnection, name: str, fn: Any, params: list, returns: Any) -> None:
@@ -62,6 +93,29 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, fn: Any, params: list, re
         con.create_function(name, fn, params, returns, null_handling="special")
     except (duckdb.CatalogException, duckdb.NotImplementedException):  # already there
         pass
+
+
+def _spec_diff(approved: str | None, current: str | None) -> dict[str, Any] | None:
+    if approved is None or current is None:
+        return None
+    result = diff_specs(approved, current)
+    return {
+        "error": result.error,
+        "kind": result.kind,
+        "breaking": len(result.breaking),
+        "changes": [
+            {
+                "category": c.category,
+                "breaking": c.breaking,
+                "location": c.location,
+                "before": None if c.before is None else json.dumps(c.before, default=str)[:300],
+                "after": None if c.after is None else json.dumps(c.after, default=str)[:300],
+                "detail": c.detail,
+            }
+            for c in result.changes
+        ],
+        "unresolved_refs": list(result.unresolved_refs),
+    }
 
 
 def _storage_text(storage: str | None) -> str | None:
@@ -87,9 +141,13 @@ def _issue_keys(text: str | None) -> list[str]:
     return issue_keys(text)
 
 
-def policy_variables(policy: Policy) -> dict[str, Any]:
+def policy_variables(policy: Policy, as_of: datetime) -> dict[str, Any]:
+    """What every SQL file may read: ``getvariable('as_of')`` and the policy as one JSON
+    value (read with the ``policy_text``/``policy_list`` macros of sql/prelude.sql)."""
     return {
-        "as_of": as_of(),
+        "as_of": as_of,
+        "policy": JsonValue(policy.model_dump_json()),
+        # legacy names read by the chain SQL
         "ac_field": policy.jira.acceptance_criteria_field,
         "epic_link_field": policy.jira.epic_link_field,
         "points_field": policy.jira.story_points_field,
@@ -100,11 +158,126 @@ def policy_variables(policy: Policy) -> dict[str, Any]:
     }
 
 
-def build_table(con: duckdb.DuckDBPyConnection, layer: str, table: str, policy: Policy) -> int:
-    """Rebuild ``<layer>.<table>`` from ``sql/<layer>/<table>.sql``; returns its row count."""
+def policy_frames(policy: Policy) -> dict[str, pa.Table]:
+    """The policy's gates, gap rules and waivers as typed tables SQL joins against
+    (registered on the connection as ``policy_gates``, ``policy_gap_rules``,
+    ``policy_waivers``)."""
+
+    def selector(rule: Any) -> dict[str, Any]:
+        a = rule.applies_to
+        return {
+            "issue_types": list(a.issue_types),
+            "projects": list(a.projects),
+            "target_branches": list(a.target_branches),
+            "states": list(a.states),
+            "any_labels": list(a.any_of.labels),
+            "any_components": list(a.any_of.components),
+            "any_linked_issue_labels": list(a.any_of.linked_issue_labels),
+        }
+
+    gates = [
+        {
+            "gate_id": g.id,
+            "title": g.title,
+            "subject_type": g.subject,
+            "trigger_event": g.trigger.event,
+            "trigger_category": g.trigger.category,
+            "requires": list(g.requires),
+            **selector(g),
+        }
+        for g in policy.gates
+    ]
+    rules = [
+        {
+            "rule_id": r.id,
+            "title": r.title,
+            "severity": r.severity,
+            "subject_type": r.subject,
+            "requirement": r.requires,
+            **selector(r),
+        }
+        for r in policy.gap_rules
+    ]
+    waivers = [
+        {
+            "subject_key": w.subject,
+            "gate_id": w.gate,
+            "rule_id": w.rule,
+            "owner": w.owner,
+            "reason": w.reason,
+            "expires": w.expires,
+        }
+        for w in policy.waivers.entries
+    ]
+    return {
+        "policy_gates": pa.Table.from_pylist(gates, schema=_GATES),
+        "policy_gap_rules": pa.Table.from_pylist(rules, schema=_GAP_RULES),
+        "policy_waivers": pa.Table.from_pylist(waivers, schema=_WAIVERS),
+    }
+
+
+_TEXTS = pa.list_(pa.string())
+_SELECTOR = [
+    (name, _TEXTS)
+    for name in (
+        "issue_types",
+        "projects",
+        "target_branches",
+        "states",
+        "any_labels",
+        "any_components",
+        "any_linked_issue_labels",
+    )
+]
+_GATES = pa.schema(
+    [
+        ("gate_id", pa.string()),
+        ("title", pa.string()),
+        ("subject_type", pa.string()),
+        ("trigger_event", pa.string()),
+        ("trigger_category", pa.string()),
+        ("requires", _TEXTS),
+        *_SELECTOR,
+    ]
+)
+_GAP_RULES = pa.schema(
+    [
+        ("rule_id", pa.string()),
+        ("title", pa.string()),
+        ("severity", pa.string()),
+        ("subject_type", pa.string()),
+        ("requirement", pa.string()),
+        *_SELECTOR,
+    ]
+)
+_WAIVERS = pa.schema(
+    [
+        ("subject_key", pa.string()),
+        ("gate_id", pa.string()),
+        ("rule_id", pa.string()),
+        ("owner", pa.string()),
+        ("reason", pa.string()),
+        ("expires", pa.date32()),
+    ]
+)
+
+
+def build_table(
+    con: duckdb.DuckDBPyConnection,
+    layer: str,
+    table: str,
+    policy: Policy,
+    as_of: datetime,
+) -> int:
+    """Rebuild ``<layer>.<table>`` from ``sql/<layer>/<table>.sql`` or, when that is a
+    folder, from the union of its files (each one SELECT); returns the row count."""
     if not (layer.isidentifier() and table.isidentifier()):
         raise ValueError(f"bad table name {layer}.{table}")
     con.execute("SET TimeZone = 'UTC'")
+    ensure_raw_schema(con)  # a database from an older version gains the raw macros/views
     register_functions(con)
-    run_sql(con, f"{layer}/{table}", policy_variables(policy))
+    for name, frame in policy_frames(policy).items():
+        con.register(name, frame)
+    run_sql(con, "prelude", policy_variables(policy, as_of), transaction=False)
+    run_sql(con, f"{layer}/{table}")
     return con.execute(f"SELECT count(*) FROM {layer}.{table}").fetchone()[0]  # noqa: S608

@@ -21,10 +21,8 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
-# An issue key as a whole word: not glued to a preceding word character, and not the
-# prefix of a longer key (``PAY-21`` is not found in ``PAY-211``). A hyphen may follow,
-# as in the branch ``feature/PAY-21-2fa-login``.
-ISSUE_KEY = re.compile(r"(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]*-[1-9][0-9]*)(?![A-Za-z0-9_])")
+from dagster_project.lib.issue_keys import find_issue_keys
+
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _FILE_HEADER = ("--- ", "+++ ", "diff --git ", "index ", "new file mode", "deleted file mode")
 
@@ -134,11 +132,8 @@ def diff_line_counts(diff: str | None) -> tuple[int, int]:
 
 
 # -- issue keys --------------------------------------------------------------------------
-def issue_keys(text: str | None) -> list[str]:
-    """Jira issue keys mentioned as whole words in ``text``, first occurrence order."""
-    if not text:
-        return []
-    return list(dict.fromkeys(m.group(1) for m in ISSUE_KEY.finditer(text)))
+# The rule lives in lib/issue_keys.py; this name stays for existing callers.
+issue_keys = find_issue_keys
 
 
 # -- git ---------------------------------------------------------------------------------

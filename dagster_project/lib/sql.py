@@ -18,13 +18,44 @@ import duckdb
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 
+class JsonValue(str):
+    """A variable value bound as DuckDB JSON rather than VARCHAR."""
+
+
 @cache
 def sql_text(name: str) -> str:
-    """The text of ``sql/<name>.sql`` (``name`` like ``"chain/work_items"``)."""
+    """The text of ``sql/<name>.sql`` (``name`` like ``"chain/work_items"``).
+
+    A folder ``sql/<name>/`` holds one SELECT per rule, all with the same columns (the
+    file name is the rule), so adding a rule is adding a file. Alone, the folder builds
+    table ``<name>`` as the union of its files; beside ``sql/<name>.sql``, the union is
+    the temporary view ``<table>_rules`` that file reads (to add what every rule shares).
+    """
     path = SQL_DIR / f"{name}.sql"
-    if not path.is_file():
-        raise FileNotFoundError(f"no SQL file {path}")
-    return path.read_text(encoding="utf-8")
+    folder = SQL_DIR / name
+    files = sorted(folder.glob("*.sql")) if folder.is_dir() and name.count("/") == 1 else []
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        if files:
+            view = name.split("/")[1] + "_rules"
+            return f"CREATE OR REPLACE TEMP VIEW {view} AS\n{union_of(files)};\n{text}"
+        return text
+    if files:
+        schema = name.split("/")[0]
+        table = name.replace("/", ".")
+        return (
+            f"CREATE SCHEMA IF NOT EXISTS {schema};\n"
+            f"CREATE OR REPLACE TABLE {table} AS\n{union_of(files)};\n"
+        )
+    raise FileNotFoundError(f"no SQL file {path}")
+
+
+def union_of(files: list[Path]) -> str:
+    parts = []
+    for file in files:
+        select = file.read_text(encoding="utf-8").strip().rstrip(";")
+        parts.append(f"SELECT * FROM (\n{select}\n)")  # noqa: S608 - our own SQL files
+    return "\nUNION ALL BY NAME\n".join(parts)
 
 
 def run_sql(
@@ -36,7 +67,11 @@ def run_sql(
 ) -> duckdb.DuckDBPyConnection:
     """Run every statement of ``sql/<name>.sql``; returns the cursor of the last one."""
     for key, value in (variables or {}).items():
-        con.execute(f"SET VARIABLE {_identifier(key)} = ?", [value])
+        cast = "CAST(? AS JSON)" if isinstance(value, JsonValue) else "?"
+        con.execute(
+            f"SET VARIABLE {_identifier(key)} = {cast}",
+            [str(value) if isinstance(value, JsonValue) else value],
+        )
     statements = con.extract_statements(sql_text(name))
     if transaction:
         con.execute("BEGIN TRANSACTION")

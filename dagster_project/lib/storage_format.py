@@ -27,11 +27,8 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-# A Jira issue key as a whole word: not preceded by a letter, digit, "_" or "-", and
-# not followed by a digit or letter (so ABC-1 never matches inside ABC-12 or XABC-1).
-ISSUE_KEY = re.compile(r"(?<![A-Za-z0-9_-])([A-Z][A-Z0-9_]*-[1-9][0-9]*)(?![A-Za-z0-9_]|-[0-9])")
-_WHOLE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*-[1-9][0-9]*$")
-_BROWSE = re.compile(r"/browse/([A-Za-z][A-Za-z0-9_]*-[1-9][0-9]*)(?![A-Za-z0-9_-])")
+from dagster_project.lib.issue_keys import browse_link_key, find_issue_keys, is_issue_key
+
 _CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2007\u202f]+")
 
@@ -151,9 +148,9 @@ class _StorageParser(HTMLParser):
             self.cell_depth += 1
             return
         if tag == "a":
-            found = _BROWSE.search(attributes.get("href", ""))
+            found = browse_link_key(attributes.get("href", ""))
             if found:
-                self.link_keys.append(found.group(1).upper())
+                self.link_keys.append(found)
             return
         if tag == "ac:link":
             self.link_titles.append(None)
@@ -215,7 +212,7 @@ class _StorageParser(HTMLParser):
             key = macro.params.get("key", "").strip()
             if not key:  # older storage: the key as the default (unnamed) parameter
                 key = macro.params.get("", "").strip()
-            if _WHOLE_KEY.match(key):
+            if is_issue_key(key.upper()):
                 key = key.upper()
                 self.jira_keys.append(key)
                 self.emit(key, prose=False)
@@ -265,8 +262,8 @@ def issue_mentions(storage: str | None) -> list[tuple[str, str]]:
         found[(key, "jira_macro")] = None
     for key in parsed.link_keys:
         found[(key, "jira_link")] = None
-    for match in ISSUE_KEY.finditer("".join(parsed.prose)):
-        found[(match.group(1), "text")] = None
+    for key in find_issue_keys("".join(parsed.prose)):
+        found[(key, "text")] = None
     return list(found)
 
 

@@ -16,6 +16,5 @@ SELECT
     coalesce(CAST(json_extract(c.payload, '$.parent_ids') AS VARCHAR[]), [])
                                                                    AS parent_ids,
     c.raw_id
-FROM raw.latest c
-WHERE c.source = 'gitlab' AND c.object_type = 'commit' AND NOT c.deleted
+FROM raw.current_objects('gitlab', 'commit') c
 ORDER BY project_id, committed_at, sha;

@@ -3,12 +3,6 @@
 CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TABLE chain.deployments AS
-WITH projects AS (
-    SELECT TRY_CAST(payload->>'$.id' AS BIGINT) AS project_id,
-           payload->>'$.path_with_namespace'   AS project_path
-    FROM raw.latest
-    WHERE source = 'gitlab' AND object_type = 'project' AND NOT deleted
-)
 SELECT
     TRY_CAST(d.parent_key AS BIGINT)                               AS project_id,
     p.project_path,
@@ -23,7 +17,6 @@ SELECT
     TRY_CAST(d.payload->>'$.deployable.finished_at' AS TIMESTAMPTZ) AS finished_at,
     d.payload->>'$.user.username'                                  AS deployed_by,
     d.raw_id
-FROM raw.latest d
-LEFT JOIN projects p ON p.project_id = TRY_CAST(d.parent_key AS BIGINT)
-WHERE d.source = 'gitlab' AND d.object_type = 'deployment' AND NOT d.deleted
+FROM raw.current_objects('gitlab', 'deployment') d
+LEFT JOIN raw.gitlab_projects p ON p.project_id = TRY_CAST(d.parent_key AS BIGINT)
 ORDER BY project_id, deployment_id;

@@ -14,9 +14,8 @@ SELECT
     coalesce(h.value->>'$.author.accountId', h.value->>'$.author.name') AS author,
     h.value->>'$.id'                                    AS history_id,
     i.raw_id
-FROM raw.latest i,
+FROM raw.current_objects('jira', 'issue') i,
      json_each(i.payload, '$.changelog.histories') h,
      json_each(h.value, '$.items') it
-WHERE i.source = 'jira' AND i.object_type = 'issue' AND NOT i.deleted
-  AND it.value->>'$.field' <> 'status'
+WHERE it.value->>'$.field' <> 'status'
 ORDER BY issue_key, changed_at, history_id;

@@ -12,6 +12,5 @@ SELECT
          THEN l.value->>'$.type.outward' ELSE l.value->>'$.type.inward' END AS phrase,
     coalesce(l.value->>'$.outwardIssue.key', l.value->>'$.inwardIssue.key') AS other_key,
     i.raw_id
-FROM raw.latest i, json_each(i.payload, '$.fields.issuelinks') l
-WHERE i.source = 'jira' AND i.object_type = 'issue' AND NOT i.deleted
+FROM raw.current_objects('jira', 'issue') i, json_each(i.payload, '$.fields.issuelinks') l
 ORDER BY issue_key, other_key;

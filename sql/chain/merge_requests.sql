@@ -5,18 +5,11 @@
 CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TABLE chain.merge_requests AS
-WITH projects AS (
-    SELECT TRY_CAST(payload->>'$.id' AS BIGINT) AS project_id,
-           payload->>'$.path_with_namespace'   AS project_path
-    FROM raw.latest
-    WHERE source = 'gitlab' AND object_type = 'project' AND NOT deleted
-),
-mrs AS (
+WITH mrs AS (
     SELECT raw_id, object_key, payload,
            TRY_CAST(payload->>'$.project_id' AS BIGINT) AS project_id,
            TRY_CAST(payload->>'$.iid' AS BIGINT)        AS iid
-    FROM raw.latest
-    WHERE source = 'gitlab' AND object_type = 'merge_request' AND NOT deleted
+    FROM raw.current_objects('gitlab', 'merge_request')
 ),
 labelled AS (
     -- labels are names, or objects with a name when listed with_labels_details
@@ -58,6 +51,6 @@ SELECT
     m.payload->>'$.web_url'                                  AS web_url,
     m.raw_id
 FROM mrs m
-LEFT JOIN projects p USING (project_id)
-LEFT JOIN labelled lb USING (raw_id)
+LEFT JOIN raw.gitlab_projects p USING (project_id)
+LEFT JOIN labelled lb ON lb.raw_id = m.raw_id
 ORDER BY mr_key;

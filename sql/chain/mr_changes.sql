@@ -7,8 +7,7 @@ CREATE OR REPLACE TABLE chain.mr_changes AS
 WITH changes AS (
     SELECT c.object_key, c.raw_id, ch.key AS position, ch.value AS change,
            driftgate_diff_counts(ch.value->>'$.diff') AS counts
-    FROM raw.latest c, json_each(c.payload, '$.changes') ch
-    WHERE c.source = 'gitlab' AND c.object_type = 'mr_change' AND NOT c.deleted
+    FROM raw.current_objects('gitlab', 'mr_change') c, json_each(c.payload, '$.changes') ch
 )
 SELECT
     m.mr_key,

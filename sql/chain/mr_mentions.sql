@@ -1,7 +1,7 @@
 -- chain.mr_mentions: the Jira issue keys a merge request names, and where. The default
 -- policy links an issue and an MR when the key appears as a whole word in the MR's
 -- title, source branch or description: PAY-21 is found in "feature/PAY-21-refunds" but
--- not in "PAY-211" (lib/gitlab_text.py).
+-- not in "PAY-211" (the one rule of lib/issue_keys.py).
 CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TABLE chain.mr_mentions AS

@@ -12,8 +12,7 @@ WITH notes AS (
     SELECT n.parent_key, n.raw_id, n.payload,
            coalesce(TRY_CAST(n.payload->>'$.system' AS BOOLEAN), false) AS system,
            coalesce(n.payload->>'$.body', '') AS body
-    FROM raw.latest n
-    WHERE n.source = 'gitlab' AND n.object_type = 'mr_note' AND NOT n.deleted
+    FROM raw.current_objects('gitlab', 'mr_note') n
 )
 SELECT
     m.mr_key,

@@ -13,8 +13,7 @@ CREATE SCHEMA IF NOT EXISTS chain;
 CREATE OR REPLACE TABLE chain.mr_review_rounds AS
 WITH approvals AS (
     SELECT a.object_key, min(TRY_CAST(ab.value->>'$.approved_at' AS TIMESTAMPTZ)) AS at
-    FROM raw.latest a, json_each(a.payload, '$.approved_by') ab
-    WHERE a.source = 'gitlab' AND a.object_type = 'mr_approval' AND NOT a.deleted
+    FROM raw.current_objects('gitlab', 'mr_approval') a, json_each(a.payload, '$.approved_by') ab
     GROUP BY a.object_key
 ),
 note_reviews AS (

@@ -7,7 +7,7 @@ SELECT DISTINCT
     p.object_key                              AS page_id,
     l.value->>'$.name'                        AS label,
     coalesce(l.value->>'$.prefix', 'global')  AS prefix
-FROM raw.latest p, json_each(p.payload, '$.metadata.labels.results') l
-WHERE p.source = 'confluence' AND p.object_type = 'page' AND NOT p.deleted
-  AND l.value->>'$.name' IS NOT NULL
+FROM raw.current_objects('confluence', 'page') p,
+     json_each(p.payload, '$.metadata.labels.results') l
+WHERE l.value->>'$.name' IS NOT NULL
 ORDER BY page_id, label, prefix;

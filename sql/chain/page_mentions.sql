@@ -12,7 +12,7 @@ WITH pages AS (
         TRY_CAST(payload->>'$.version.number' AS INTEGER)     AS number,
         TRY_CAST(payload->>'$.version.when' AS TIMESTAMPTZ)   AS edited_at,
         driftgate_issue_mentions(payload->>'$.body.storage.value') AS mentions
-    FROM raw.latest WHERE source = 'confluence' AND object_type = 'page' AND NOT deleted
+    FROM raw.current_objects('confluence', 'page')
 ),
 versions AS (
     SELECT
@@ -20,9 +20,8 @@ versions AS (
         TRY_CAST(payload->>'$.number' AS INTEGER)             AS number,
         TRY_CAST(payload->>'$.when' AS TIMESTAMPTZ)           AS edited_at,
         driftgate_issue_mentions(payload->>'$.content.body.storage.value') AS mentions
-    FROM raw.latest
-    WHERE source = 'confluence' AND object_type = 'page_version' AND NOT deleted
-      AND parent_key IN (SELECT page_id FROM pages)
+    FROM raw.current_objects('confluence', 'page_version')
+    WHERE parent_key IN (SELECT page_id FROM pages)
 ),
 current_mentions AS (
     SELECT page_id, u.m.issue_key AS issue_key, u.m.found_by AS found_by

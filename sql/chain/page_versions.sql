@@ -1,7 +1,7 @@
 -- chain.page_versions: every stored version of every Confluence page, its author (the
--- API gives a user object; captured datasets may hold a plain name), its body as text
--- and whether that body carries the policy's approval marker (a page is approved from
--- the first version that does).
+-- API gives a user object; captured datasets may hold a plain name), its body as text,
+-- its headings (how runbook sections are recognised) and whether that body carries the
+-- policy's approval marker (a page is approved from the first version that does).
 CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TEMP MACRO confluence_user_name(u) AS
@@ -15,8 +15,7 @@ CREATE OR REPLACE TEMP MACRO confluence_user_id(u) AS
 CREATE OR REPLACE TABLE chain.page_versions AS
 WITH versions AS (
     SELECT raw_id, parent_key, payload
-    FROM raw.latest
-    WHERE source = 'confluence' AND object_type = 'page_version' AND NOT deleted
+    FROM raw.current_objects('confluence', 'page_version')
 ),
 typed AS (
     SELECT
@@ -29,11 +28,13 @@ typed AS (
         coalesce(TRY_CAST(payload->>'$.minorEdit' AS BOOLEAN), false) AS minor_edit,
         payload->>'$.content.title'                                   AS title,
         driftgate_storage_text(payload->>'$.content.body.storage.value') AS body_text,
+        driftgate_storage_headings(payload->>'$.content.body.storage.value') AS headings,
         raw_id
     FROM versions
 )
 SELECT
     page_id, number, edited_at, author, author_id, message, minor_edit, title, body_text,
+    headings,
     coalesce(driftgate_carries_marker(body_text, getvariable('approved_marker')), false)
                                                                       AS approved,
     raw_id

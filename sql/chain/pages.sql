@@ -12,11 +12,11 @@ CREATE OR REPLACE TEMP MACRO confluence_user_name(u) AS
 CREATE OR REPLACE TABLE chain.pages AS
 WITH pages AS (
     SELECT raw_id, object_key, payload
-    FROM raw.latest WHERE source = 'confluence' AND object_type = 'page' AND NOT deleted
+    FROM raw.current_objects('confluence', 'page')
 ),
 spaces AS (
     SELECT object_key AS space_key, payload->>'$.name' AS space_name
-    FROM raw.latest WHERE source = 'confluence' AND object_type = 'space' AND NOT deleted
+    FROM raw.current_objects('confluence', 'space')
 ),
 first_versions AS (
     SELECT page_id, edited_at AS created_at, author FROM chain.page_versions WHERE number = 1
@@ -46,6 +46,8 @@ typed AS (
         confluence_user_name(json_extract(p.payload, '$.history.createdBy')) AS history_author,
         coalesce(json_extract_string(p.payload, '$.ancestors[*].id'), []) AS ancestor_ids,
         p.payload->>'$._links.webui'                                AS web_path,
+        nullif(regexp_extract(p.payload->>'$._links.self', '^(https?://.+?)/rest/api/', 1), '')
+            || (p.payload->>'$._links.webui')                       AS web_url,
         driftgate_storage_text(p.payload->>'$.body.storage.value')  AS body_text,
         p.raw_id
     FROM pages p
@@ -64,6 +66,7 @@ SELECT
     t.ancestor_ids,
     t.ancestor_ids[-1]                                              AS parent_id,
     t.web_path,
+    t.web_url,
     t.body_text,
     coalesce(driftgate_carries_marker(t.body_text, getvariable('approved_marker')), false)
                                                                     AS approved,

@@ -16,6 +16,5 @@ SELECT
         nullif(regexp_extract(l.value->>'$.object.url', '/pages/(\d+)', 1), '')
     )                                       AS page_id,
     r.raw_id
-FROM raw.latest r, json_each(r.payload, '$.links') l
-WHERE r.source = 'jira' AND r.object_type = 'remotelink' AND NOT r.deleted
+FROM raw.current_objects('jira', 'remotelink') r, json_each(r.payload, '$.links') l
 ORDER BY issue_key, link_id;

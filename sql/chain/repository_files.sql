@@ -9,15 +9,7 @@ WITH files AS (
     SELECT f.raw_id, f.payload,
            TRY_CAST(f.payload->>'$.project_id' AS BIGINT) AS project_id,
            f.payload->>'$.path' AS path
-    FROM raw.latest f
-    WHERE f.source = 'gitlab' AND f.object_type = 'file' AND NOT f.deleted
-),
-projects AS (
-    SELECT TRY_CAST(payload->>'$.id' AS BIGINT) AS project_id,
-           payload->>'$.path_with_namespace'   AS project_path,
-           payload->>'$.default_branch'        AS default_branch
-    FROM raw.latest
-    WHERE source = 'gitlab' AND object_type = 'project' AND NOT deleted
+    FROM raw.current_objects('gitlab', 'file') f
 ),
 kinds(kind, globs, ord) AS (
     SELECT 'spec', getvariable('spec_globs')::VARCHAR[], 1
@@ -36,5 +28,5 @@ SELECT
     f.raw_id
 FROM files f
 JOIN kinds k ON driftgate_glob_match(f.path, k.globs)
-LEFT JOIN projects p USING (project_id)
+LEFT JOIN raw.gitlab_projects p USING (project_id)
 ORDER BY f.project_id, ref, f.path, k.ord;

@@ -6,7 +6,7 @@ CREATE OR REPLACE TABLE chain.status_transitions AS
 WITH statuses AS (
     SELECT payload->>'$.id' AS id, lower(payload->>'$.name') AS name,
            payload->>'$.statusCategory.key' AS category
-    FROM raw.latest WHERE source = 'jira' AND object_type = 'status' AND NOT deleted
+    FROM raw.current_objects('jira', 'status')
 ),
 items AS (
     SELECT i.object_key AS issue_key, i.raw_id,
@@ -14,10 +14,9 @@ items AS (
            TRY_CAST(h.value->>'$.created' AS TIMESTAMPTZ) AS changed_at,
            coalesce(h.value->>'$.author.accountId', h.value->>'$.author.name') AS author,
            it.value AS item
-    FROM raw.latest i,
+    FROM raw.current_objects('jira', 'issue') i,
          json_each(i.payload, '$.changelog.histories') h,
          json_each(h.value, '$.items') it
-    WHERE i.source = 'jira' AND i.object_type = 'issue' AND NOT i.deleted
 )
 SELECT
     items.issue_key,

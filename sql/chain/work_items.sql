@@ -6,11 +6,11 @@ CREATE SCHEMA IF NOT EXISTS chain;
 CREATE OR REPLACE TABLE chain.work_items AS
 WITH fields AS (
     SELECT payload->>'$.id' AS id, lower(payload->>'$.name') AS name
-    FROM raw.latest WHERE source = 'jira' AND object_type = 'field' AND NOT deleted
+    FROM raw.current_objects('jira', 'field')
 ),
 statuses AS (
     SELECT payload->>'$.id' AS id, payload->>'$.statusCategory.key' AS category
-    FROM raw.latest WHERE source = 'jira' AND object_type = 'status' AND NOT deleted
+    FROM raw.current_objects('jira', 'status')
 ),
 named AS (
     -- A name can map to several ids (project-scoped fields on Cloud, a second field
@@ -23,7 +23,7 @@ named AS (
 ),
 issues AS (
     SELECT raw_id, object_key, payload
-    FROM raw.latest WHERE source = 'jira' AND object_type = 'issue' AND NOT deleted
+    FROM raw.current_objects('jira', 'issue')
 ),
 custom AS (
     SELECT i.object_key,
@@ -64,6 +64,9 @@ SELECT
     TRY_CAST(i.payload->>'$.fields.resolutiondate' AS TIMESTAMPTZ) AS resolved_at,
     coalesce(i.payload->>'$.fields.assignee.accountId',
              i.payload->>'$.fields.assignee.name')           AS assignee,
+    -- the browse URL a manager clicks: the site of the issue's REST self link
+    nullif(regexp_extract(i.payload->>'$.self', '^(https?://.+?)/rest/api/', 1), '')
+        || '/browse/' || i.object_key                        AS web_url,
     i.raw_id
 FROM issues i
 LEFT JOIN custom c USING (object_key)

@@ -32,6 +32,22 @@ CREATE TABLE IF NOT EXISTS raw.current (
 CREATE OR REPLACE VIEW raw.latest AS
 SELECT o.* FROM raw.current c JOIN raw.objects o USING (raw_id);
 
+-- What the chain layer reads: the current, not deleted objects of one source and type,
+-- e.g. FROM raw.current_objects('jira', 'issue') i.
+CREATE OR REPLACE MACRO raw.current_objects(src, typ) AS TABLE
+SELECT * FROM raw.latest WHERE source = src AND object_type = typ AND NOT deleted;
+
+-- The current GitLab projects, typed: what merge requests, deployments and repository
+-- files are joined to for their project's path and default branch.
+CREATE OR REPLACE VIEW raw.gitlab_projects AS
+SELECT
+    TRY_CAST(payload->>'$.id' AS BIGINT)  AS project_id,
+    payload->>'$.path_with_namespace'     AS project_path,
+    payload->>'$.default_branch'          AS default_branch,
+    payload->>'$.web_url'                 AS web_url,
+    raw_id
+FROM raw.current_objects('gitlab', 'project');
+
 CREATE TABLE IF NOT EXISTS raw.quarantine (
     source       VARCHAR NOT NULL,
     object_type  VARCHAR NOT NULL,

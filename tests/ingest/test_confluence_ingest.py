@@ -97,7 +97,8 @@ def confluence_requests(url: str) -> Counter[str]:
 
 
 def chain_tables(db: Path) -> dict[str, list[tuple]]:
-    """Every chain table of Confluence, without raw_id (which numbers rows per database)."""
+    """Every chain table of Confluence, without raw_id (which numbers rows per database)
+    and web_url (which carries the address the server answered on)."""
     out = {}
     for name, order in CHAIN.items():
         columns = [
@@ -108,7 +109,7 @@ def chain_tables(db: Path) -> dict[str, list[tuple]]:
                 "'chain' AND table_name = ? ORDER BY ordinal_position",
                 [name],
             )
-            if c != "raw_id"
+            if c not in ("raw_id", "web_url")
         ]
         sql = f"SELECT {', '.join(columns)} FROM chain.{name} ORDER BY {order}"  # noqa: S608
         out[name] = table(db, sql)
@@ -507,9 +508,7 @@ def test_cql_dates_are_written_in_the_users_zone_and_scope_is_quoted(monkeypatch
     )
     monkeypatch.setattr(source, "user_time_zone", lambda: None)
     assert '>= "2026/03/29 19:52"' in source.page_cql(mark)
-    served = ConfluenceSource(
-        Connection(url=f"{serve().url}/wiki", user="u", token="t"), Policy()
-    )
+    served = ConfluenceSource(Connection(url=f"{serve().url}/wiki", user="u", token="t"), Policy())
     assert served.user_time_zone() == "UTC" and served.requests == 1  # /user/current
     assert served.user_time_zone() == "UTC" and served.requests == 1  # asked once
 
@@ -595,7 +594,7 @@ def test_chain_reads_plain_name_authors_and_linked_spaces(tmp_path):
         )
     )
     for name in ("page_versions", "pages", "page_labels", "page_mentions"):
-        build_table(con, "chain", name, Policy())
+        build_table(con, "chain", name, Policy(), datetime(2026, 12, 1, tzinfo=UTC))
     assert con.execute(
         "SELECT number, author, author_id, approved FROM chain.page_versions ORDER BY number"
     ).fetchall() == [(1, "Ana Lima", "Ana Lima", False), (2, "Ana L.", "a-1", True)]

@@ -64,7 +64,12 @@ def lines(path: Path) -> list[str]:
 
 def chain_state(db: Path) -> dict[str, list[tuple]]:
     return {
-        name: table(db, f"SELECT * EXCLUDE (raw_id) FROM chain.{name} ORDER BY ALL")  # noqa: S608
+        # raw_id numbers rows per database; web_url carries the server's address
+        name: table(
+            db,
+            f"SELECT COLUMNS(lambda c: c NOT IN ('raw_id', 'web_url')) FROM chain.{name} "  # noqa: S608
+            "ORDER BY ALL",
+        )
         if name != "links"
         else table(db, "SELECT * FROM chain.links ORDER BY ALL")
         for name in CHAIN_TABLES

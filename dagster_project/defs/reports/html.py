@@ -4,8 +4,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import ReportsResource
-from dagster_project.lib.asof import as_of
 from dagster_project.lib.report_html import write_report
+from dagster_project.run_as_of import run_as_of
 
 REPORT_FILE = "driftgate-report.html"
 
@@ -17,7 +17,9 @@ REPORT_FILE = "driftgate-report.html"
     kinds={"html"},
     owners=["team:driftgate"],
 )
-def reports_html_report(duckdb: DuckDBResource, reports: ReportsResource) -> dg.MaterializeResult:
+def reports_html_report(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, reports: ReportsResource
+) -> dg.MaterializeResult:
     """The managers' report as one self-contained HTML page (autoescaped).
 
     Starts with ingestion completeness per source and object type, so a reader knows
@@ -42,7 +44,7 @@ def reports_html_report(duckdb: DuckDBResource, reports: ReportsResource) -> dg.
         reports.path() / REPORT_FILE,
         "report.html.j2",
         title="delivery drift report",
-        as_of=as_of().strftime("%Y-%m-%d %H:%M UTC"),
+        as_of=run_as_of(context).strftime("%Y-%m-%d %H:%M UTC"),
         database=database,
         completeness=completeness,
         quarantine=quarantine,

@@ -1,0 +1,22 @@
+-- requirement acceptance_criteria (issues): held while the policy's acceptance-criteria
+-- field has real content, or the description has a section under the policy's heading
+-- (wiki h1.-h6., Markdown #, ADF heading) with real content. Empty values and text made
+-- only of placeholders (requirements.placeholders: "TBD", "-", ...) do not count.
+SELECT
+    'issue'                         AS subject_type,
+    t.issue_key                     AS subject_key,
+    'acceptance_criteria'           AS requirement,
+    t.valid_from                    AS held_from,
+    t.valid_until                   AS held_until,
+    to_json({
+        source: 'jira', object: 'issue', key: t.issue_key,
+        found_in: CASE t.role WHEN 'ac_field' THEN 'field ' || policy_text('$.jira.acceptance_criteria_field')
+                              ELSE 'description section ' || policy_text('$.jira.acceptance_criteria_heading') END,
+        changelog_history_id: t.history_id, changed_by: t.changed_by, raw_id: t.raw_id
+    })                              AS evidence
+FROM analysis.text_timelines t
+WHERE CASE t.role
+        WHEN 'ac_field' THEN driftgate_meaningful(t.value, policy_list('$.requirements.placeholders'))
+        ELSE driftgate_section_present(t.value, policy_text('$.jira.acceptance_criteria_heading'),
+                                       policy_list('$.requirements.placeholders'))
+      END

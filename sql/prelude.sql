@@ -1,0 +1,25 @@
+-- Macros every chain and analysis file may use (run before each build, per connection).
+-- The policy arrives whole as the JSON variable 'policy'; as_of as the variable 'as_of'.
+CREATE OR REPLACE TEMP MACRO policy_text(path) AS getvariable('policy')->>path;
+CREATE OR REPLACE TEMP MACRO policy_list(path) AS
+    coalesce(from_json(getvariable('policy')->path, '["VARCHAR"]'), []::VARCHAR[]);
+CREATE OR REPLACE TEMP MACRO as_of() AS getvariable('as_of')::TIMESTAMPTZ;
+-- "The same minute counts as before": gates compare moments at minute precision.
+CREATE OR REPLACE TEMP MACRO same_minute_or_before(a, b) AS
+    date_trunc('minute', a) <= date_trunc('minute', b);
+-- Whether a subject (analysis.subjects) is in the scope of a gate or gap rule's
+-- applies_to (policy_gates / policy_gap_rules): every non-empty condition holds, and
+-- any_of needs at least one of its marks. Names compare case-insensitively.
+CREATE OR REPLACE TEMP MACRO lowered(xs) AS list_transform(coalesce(xs, []), lambda x: lower(x));
+CREATE OR REPLACE TEMP MACRO selector_matches(r, s) AS
+    (len(r.issue_types) = 0 OR list_contains(lowered(r.issue_types), lower(s.issue_type)))
+    AND (len(r.projects) = 0 OR list_contains(lowered(r.projects), lower(s.project)))
+    AND (len(r.target_branches) = 0 OR list_contains(r.target_branches, s.target_branch))
+    AND (len(r.states) = 0 OR list_contains(r.states, s.mr_state))
+    AND (len(r.any_labels) + len(r.any_components) + len(r.any_linked_issue_labels) = 0
+         OR list_has_any(lowered(r.any_labels), lowered(s.labels))
+         OR list_has_any(lowered(r.any_components), lowered(s.components))
+         OR list_has_any(lowered(r.any_linked_issue_labels), lowered(s.linked_issue_labels)));
+-- Headings compared as a reader would: case, surrounding spaces and a trailing colon ignored.
+CREATE OR REPLACE TEMP MACRO heading_keys(xs) AS
+    list_transform(coalesce(xs, []), lambda h: lower(trim(rtrim(trim(h), ':'))));
