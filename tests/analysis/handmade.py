@@ -8,6 +8,7 @@ asset graph gives. Times are written in the viewer's zone, as Jira does.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -184,16 +185,19 @@ class Org:
         *,
         created: datetime,
         merged: datetime | None = None,
+        closed: datetime | None = None,
         labels: tuple[str, ...] = (),
         paths: tuple[str, ...] = ("src/app.py",),
     ) -> str:
         key = f"7!{iid}"
         payload = {"id": 5000 + iid, "iid": iid, "project_id": 7, "title": title,
                    "description": "", "source_branch": f"feature/{iid}", "target_branch": "main",
-                   "state": "merged" if merged else "opened", "labels": list(labels),
+                   "state": "merged" if merged else "closed" if closed else "opened",
+                   "labels": list(labels),
                    "author": {"username": "dev"}, "created_at": iso(created),
                    "updated_at": iso(merged or created),
-                   "merged_at": iso(merged) if merged else None, "closed_at": None,
+                   "merged_at": iso(merged) if merged else None,
+                   "closed_at": iso(closed) if closed else None,
                    "web_url": f"https://gitlab.example.com/shop/api/-/merge_requests/{iid}"}  # fmt: skip
         changes = [{"old_path": p, "new_path": p, "new_file": True, "renamed_file": False,
                     "deleted_file": False, "diff": "@@ -0,0 +1,1 @@\n+x\n"} for p in paths]  # fmt: skip
@@ -201,6 +205,14 @@ class Org:
         self.gitlab.append(RawObject("mr_change", key, {**payload, "changes": changes},
                                      parent_key=key))  # fmt: skip
         return f"shop/api!{iid}"
+
+    def file(self, ref: str, path: str, content: str) -> None:
+        """A repository file of project 7 at ``ref`` (``main`` is the default branch)."""
+        blob = hashlib.sha1(content.encode()).hexdigest()
+        self.gitlab.append(RawObject("file", f"7:{ref}:{path}", {
+            "project_id": 7, "ref": ref, "path": path, "blob_id": blob,
+            "size": len(content), "content": content,
+        }, parent_key="7"))  # fmt: skip
 
     # -- tables -------------------------------------------------------------------------
     def build(self, as_of: datetime, policy: Policy | None = None) -> duckdb.DuckDBPyConnection:

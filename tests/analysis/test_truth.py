@@ -91,7 +91,7 @@ def test_every_finding_and_evaluation_carries_clickable_evidence(judged_org):
             "OR evidence->>'$.subject.raw_id' IS NULL OR summary IS NULL"
         ).fetchone()[0]
         urls = con.execute(
-            "SELECT evidence->>'$.subject.url' FROM analysis.findings ORDER BY ALL"
+            "SELECT subject_type, evidence->>'$.subject.url' FROM analysis.findings ORDER BY ALL"
         ).fetchall()
         satisfied = con.execute(
             "SELECT count(*) FROM analysis.gate_evaluations, "
@@ -99,5 +99,6 @@ def test_every_finding_and_evaluation_carries_clickable_evidence(judged_org):
             "WHERE (r.value->>'$.satisfied_at') IS NOT NULL AND (r.value->>'$.evidence') IS NULL"
         ).fetchone()[0]
     assert missing_url == 0
-    assert all("/browse/" in u or "/merge_requests/" in u for (u,) in urls)
+    where = {"issue": "/browse/", "merge_request": "/merge_requests/", "page": "/wiki/"}
+    assert urls and all(u.startswith("http") and where[t] in u for t, u in urls)
     assert satisfied == 0  # every met requirement names what met it

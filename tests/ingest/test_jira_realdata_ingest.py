@@ -121,6 +121,7 @@ def test_nothing_quarantined_and_completeness_balances(ingested):
         "listed_what_source_reported": True,
         "quarantine_not_growing": True,
         "nothing_missing": True,
+        "every_raw_object_typed": True,  # every real issue has its chain.work_items row
     }
 
 
