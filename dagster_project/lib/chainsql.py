@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from dagster_project.lib.gitlab_text import diff_line_counts, issue_keys, matches_any
+from dagster_project.lib.gitlab_text import diff_line_counts, diff_lines, issue_keys, matches_any
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import ensure_raw_schema
 from dagster_project.lib.recognisers import register_recogniser_functions, section_body
@@ -27,6 +27,7 @@ from dagster_project.lib.storage_format import carries_marker, issue_mentions, s
 from dagster_project.lib.text_diff import register_text_diff_functions
 
 DIFF_COUNTS_TYPE = duckdb.struct_type({"added": "INTEGER", "removed": "INTEGER"})
+DIFF_LINES_TYPE = duckdb.struct_type({"added": "INTEGER[]", "removed": "INTEGER[]"})
 SPEC_DIFF_TYPE = duckdb.struct_type(
     {
         "error": "VARCHAR",
@@ -79,6 +80,7 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     # GitLab paths, diffs and MR text (lib/gitlab_text.py).
     _create(con, "driftgate_glob_match", _glob_match, ["VARCHAR", "VARCHAR[]"], "BOOLEAN")
     _create(con, "driftgate_diff_counts", _diff_counts, ["VARCHAR"], DIFF_COUNTS_TYPE)
+    _create(con, "driftgate_diff_lines", _diff_lines, ["VARCHAR"], DIFF_LINES_TYPE)
     _create(con, "driftgate_issue_keys", _issue_keys, ["VARCHAR"], "VARCHAR[]")
     # Requirement recognisers over rich text (lib/recognisers.py).
     register_recogniser_functions(con)
@@ -134,6 +136,13 @@ def _diff_counts(diff: str | None) -> dict[str, int] | None:
     if diff is None:
         return None
     added, removed = diff_line_counts(diff)
+    return {"added": added, "removed": removed}
+
+
+def _diff_lines(diff: str | None) -> dict[str, list[int]] | None:
+    if diff is None:
+        return None
+    added, removed = diff_lines(diff)
     return {"added": added, "removed": removed}
 
 

@@ -131,6 +131,44 @@ def diff_line_counts(diff: str | None) -> tuple[int, int]:
     return added, removed
 
 
+def diff_lines(diff: str | None) -> tuple[list[int], list[int]]:
+    """Line numbers a unified diff adds (in the new file) and removes (in the old file).
+
+    Churn compares them across merge requests: lines a later merge request removes that
+    an earlier one added were rewritten. Numbers are positions at each merge request's
+    base, so edits in between shift them (a documented limit of churn).
+    """
+    added: list[int] = []
+    removed: list[int] = []
+    if not diff:
+        return added, removed
+    old_no = new_no = 0
+    old_left = new_left = 0
+    for line in diff.split("\n"):
+        header = _HUNK.match(line)
+        if header:
+            old_no, new_no = int(header.group(1)), int(header.group(3))
+            old_left = int(header.group(2)) if header.group(2) is not None else 1
+            new_left = int(header.group(4)) if header.group(4) is not None else 1
+            continue
+        if (old_left <= 0 and new_left <= 0) or line.startswith("\\"):
+            continue
+        if line.startswith("+"):
+            added.append(new_no)
+            new_no += 1
+            new_left -= 1
+        elif line.startswith("-"):
+            removed.append(old_no)
+            old_no += 1
+            old_left -= 1
+        else:
+            old_no += 1
+            new_no += 1
+            old_left -= 1
+            new_left -= 1
+    return added, removed
+
+
 # -- issue keys --------------------------------------------------------------------------
 # The rule lives in lib/issue_keys.py; this name stays for existing callers.
 issue_keys = find_issue_keys

@@ -72,6 +72,18 @@ class Rework(_Strict):
     bug_window_days: int = Field(30, ge=1)
     churn_window_days: int = Field(21, ge=1)
     max_review_rounds: int = Field(2, ge=0)
+    # A bug counts as rework of the issues of these types it is linked to (by
+    # jira.bug_link_types, read from the bug's side).
+    bug_types: list[str] = ["Bug"]
+    traced_to_types: list[str] = ["Story"]
+    # Deployment rework rate (DORA): a deployment to one of these environments that
+    # ships a merge request linked to an issue of fix_issue_types created at most
+    # deployment_window_days before it was unplanned work to fix a user-facing problem.
+    production_environments: list[str] = ["production", "prod"]
+    fix_issue_types: list[str] = ["Bug", "Incident"]
+    deployment_window_days: int = Field(14, ge=1)
+    # Aggregates over fewer items than this are flagged as small samples.
+    small_sample: int = Field(5, ge=1)
 
 
 # -- requirements, gates, gap rules and waivers ---------------------------------------------

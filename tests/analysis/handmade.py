@@ -28,6 +28,7 @@ STATUSES = {
     "Backlog": ("1", "new"),
     "Building": ("3", "indeterminate"),  # custom names: categories decide
     "Shipped": ("10001", "done"),
+    "Released": ("10002", "done"),  # a second done status: moving to it is no reopen
 }
 AC_FIELD = "customfield_10777"  # not Jira's default id: resolved by name
 EPIC_LINK = "customfield_10014"
@@ -188,6 +189,8 @@ class Org:
         closed: datetime | None = None,
         labels: tuple[str, ...] = (),
         paths: tuple[str, ...] = ("src/app.py",),
+        diffs: dict[str, str] | None = None,
+        new_file: bool = True,
     ) -> str:
         key = f"7!{iid}"
         payload = {"id": 5000 + iid, "iid": iid, "project_id": 7, "title": title,
@@ -199,12 +202,22 @@ class Org:
                    "merged_at": iso(merged) if merged else None,
                    "closed_at": iso(closed) if closed else None,
                    "web_url": f"https://gitlab.example.com/shop/api/-/merge_requests/{iid}"}  # fmt: skip
-        changes = [{"old_path": p, "new_path": p, "new_file": True, "renamed_file": False,
-                    "deleted_file": False, "diff": "@@ -0,0 +1,1 @@\n+x\n"} for p in paths]  # fmt: skip
+        changes = [{"old_path": p, "new_path": p, "new_file": new_file, "renamed_file": False,
+                    "deleted_file": False,
+                    "diff": (diffs or {}).get(p, "@@ -0,0 +1,1 @@\n+x\n")} for p in paths]  # fmt: skip
         self.gitlab.append(RawObject("merge_request", key, payload))
         self.gitlab.append(RawObject("mr_change", key, {**payload, "changes": changes},
                                      parent_key=key))  # fmt: skip
         return f"shop/api!{iid}"
+
+    def notes(self, iid: int, notes: list[tuple[datetime, str, bool, str]]) -> None:
+        """Notes of merge request ``iid``: (when, author, system, body)."""
+        key = f"7!{iid}"
+        for n, (when, author, system, body) in enumerate(notes):
+            self.gitlab.append(RawObject("mr_note", f"{key}!{n + 1}", {
+                "id": iid * 1000 + n + 1, "body": body, "system": system,
+                "author": {"username": author}, "created_at": iso(when),
+            }, parent_key=key))  # fmt: skip
 
     def file(self, ref: str, path: str, content: str) -> None:
         """A repository file of project 7 at ``ref`` (``main`` is the default branch)."""

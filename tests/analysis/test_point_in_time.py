@@ -40,6 +40,19 @@ def test_judged_as_of_an_earlier_day_equals_that_days_truth(tmp_path):
         ).fetchall()
     assert len(as_ofs) == 1
 
+    # the aggregates for that past day are reproducible: same input, same numbers
+    past = _aggregates(db)
+    judge(later, db, as_of=truth_before["as_of"], selection="group:analysis")
+    assert _aggregates(db) == past and past["rework_share"]
+
+
+def _aggregates(db) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {
+            t: con.execute(f"SELECT * FROM analysis.{t} ORDER BY ALL").fetchall()  # noqa: S608
+            for t in ("rework_share", "rework_root_causes", "rework_events")
+        }
+
 
 def _statuses(db) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:

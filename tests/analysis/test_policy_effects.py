@@ -11,7 +11,8 @@ from tests.analysis.conftest import judge
 
 ANALYSIS = "group:analysis"
 TABLES = ("findings", "gate_evaluations", "gate_requirements", "requirement_spans",
-          "subjects", "linked_pages", "text_timelines", "waivers")  # fmt: skip
+          "subjects", "linked_pages", "text_timelines", "waivers", "rework_events",
+          "rework_items", "rework_root_causes", "rework_share")  # fmt: skip
 
 
 def write_policy(path, change) -> str:

@@ -1,5 +1,6 @@
-"""Gap and drift findings and gate statuses against the simulator's truth.json, at demo
-and medium scale, in both Jira flavours: precision and recall 1.0 for every kind. The product
+"""Gap and drift findings, gate statuses and rework events against the simulator's
+truth.json, at demo and medium scale, in both Jira flavours: precision and recall 1.0
+for every kind. The product
 never reads truth.json; only this test does. On failure the confusion counts per kind
 are printed with examples."""
 
@@ -8,14 +9,14 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from dagster_project.sandbox.simulator.situations import DRIFT, GAPS
+from dagster_project.sandbox.simulator.situations import DRIFT, GAPS, REWORK
 
 GATE_IDS = {"ui_gate", "integration_gate"}
 
 
 def expected(truth: dict) -> set[tuple[str, str]]:
     def judged_here(kind: str) -> bool:
-        return kind in GAPS or kind in DRIFT or kind.rsplit("_", 1)[0] in GATE_IDS
+        return kind in (*GAPS, *DRIFT, *REWORK) or kind.rsplit("_", 1)[0] in GATE_IDS
 
     return {(s["kind"], s["subject_key"]) for s in truth["situations"] if judged_here(s["kind"])}
 
@@ -31,7 +32,12 @@ def found(db) -> set[tuple[str, str]]:
             "SELECT gate_id || '_' || status, subject_key FROM analysis.gate_evaluations "
             "WHERE status <> 'not_applicable'"
         ).fetchall()
-    return set(gaps) | set(gates)
+        rework = con.execute(
+            "SELECT DISTINCT kind, subject_key FROM analysis.rework_events "
+            "WHERE kind IN (SELECT unnest(?))",
+            [list(REWORK)],
+        ).fetchall()
+    return set(gaps) | set(gates) | set(rework)
 
 
 def confusion(exp: set, got: set) -> tuple[str, bool]:
@@ -59,7 +65,7 @@ def test_gaps_and_gates_equal_truth(judged_org, scale, flavor):
     kinds = {k for k, _ in exp}
     assert {"ui_gate_compliant", "ui_gate_late", "ui_gate_violated",
             "integration_gate_late", "integration_gate_violated"} <= kinds  # fmt: skip
-    assert set(GAPS) | set(DRIFT) <= kinds  # every gap and drift kind was exercised
+    assert {*GAPS, *DRIFT, *REWORK} <= kinds  # every gap, drift and rework kind exercised
 
 
 def test_a_clean_story_yields_no_gap_and_a_compliant_gate(judged_org):
