@@ -11,7 +11,7 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.lib.chainsql import build_table
 from dagster_project.lib.policy import load_policy
-from dagster_project.metadata import table_metadata
+from dagster_project.metadata import markdown_table, table_metadata
 from dagster_project.run_as_of import run_as_of
 
 
@@ -22,7 +22,11 @@ def sql_table_asset(
     deps: Sequence[dg.AssetKey | Sequence[str]],
     description: str,
     kinds: set[str] | None = None,
+    summary: str | None = None,
 ) -> dg.AssetsDefinition:
+    """``summary``: a query over the built table whose result the UI shows as a Markdown
+    table beside the row count (findings per rule, gate statuses...)."""
+
     @dg.asset(
         key=[layer, table],
         group_name=layer,
@@ -36,6 +40,13 @@ def sql_table_asset(
         with duckdb.get_connection() as con:
             rows = build_table(con, layer, table, load_policy(), run_as_of(context))
             context.log.info(f"{layer}.{table}: {rows} rows")
-            return dg.MaterializeResult(metadata=table_metadata(con, f"{layer}.{table}", rows))
+            metadata = table_metadata(con, f"{layer}.{table}", rows)
+            if summary:
+                cur = con.execute(summary)
+                headers = [d[0] for d in cur.description]
+                metadata["summary"] = dg.MetadataValue.md(
+                    markdown_table(headers, cur.fetchall(), empty="none")
+                )
+            return dg.MaterializeResult(metadata=metadata)
 
     return _asset

@@ -42,30 +42,12 @@ from typing import Any
 
 import duckdb
 
+from dagster_project.lib.policy import DEFAULT_PLACEHOLDERS
 from dagster_project.lib.richtext import adf_to_text, adf_to_wiki, to_text, wiki_to_adf
 
 Node = dict[str, Any]
 
-# Same phrases as the shipped policy's requirements.placeholders (lib/policy.py).
-DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
-    "tbd",
-    "tbc",
-    "todo",
-    "to do",
-    "-",
-    "--",
-    "n/a",
-    "na",
-    "none",
-    "...",
-    "…",
-    "?",
-    "xxx",
-    "placeholder",
-    "to be defined",
-    "to be done",
-    "to be confirmed",
-)
+# The shipped policy's requirements.placeholders: one list, kept in lib/policy.py.
 
 _NUMBER_MARKER = re.compile(r"^[\W_]*\d{1,3}[.)](?:\s+|$)")
 _WIKI_HEADING = re.compile(r"^\s*h[1-6]\.", re.MULTILINE)

@@ -8,7 +8,6 @@ import duckdb
 import pytest
 
 from dagster_project.lib.recognisers import (
-    DEFAULT_PLACEHOLDERS,
     decode_rich,
     has_sections,
     is_placeholder,
@@ -337,12 +336,6 @@ def test_placeholders_can_be_overridden_by_policy():
     assert not is_placeholder("TBD", [])
     assert is_placeholder("- ...", [])  # nothing but punctuation is never content
     assert is_placeholder("TBD", None)  # None means the defaults
-
-
-def test_defaults_match_the_shipped_policy():
-    from dagster_project.lib.policy import DEFAULT_PLACEHOLDERS as POLICY_DEFAULTS
-
-    assert tuple(DEFAULT_PLACEHOLDERS) == tuple(POLICY_DEFAULTS)
 
 
 # -- meaningful_text ------------------------------------------------------------------------

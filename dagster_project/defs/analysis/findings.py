@@ -27,6 +27,7 @@ analysis_findings = sql_table_asset(
     "exist) and drift (links that disagree or moved after approval: requirements, spec, "
     "scope, status across tools), with severity, a one-line summary and clickable "
     "evidence. One SQL file per rule in sql/analysis/findings/.",
+    summary="SELECT kind, rule_id, severity, count(*) AS findings, count(*) FILTER (WHERE waived) AS waived FROM analysis.findings GROUP BY ALL ORDER BY ALL",
 )
 
 

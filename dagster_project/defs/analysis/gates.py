@@ -27,6 +27,7 @@ analysis_gate_evaluations = sql_table_asset(
     deps=[["analysis", "gate_requirements"], ["analysis", "subjects"], ["analysis", "waivers"]],
     description="Per gate and subject in scope: compliant, late (bypassed), violated, "
     "not_applicable or waived, with what was missing and the evidence.",
+    summary="SELECT gate_id, status, count(*) AS subjects FROM analysis.gate_evaluations GROUP BY ALL ORDER BY ALL",
 )
 
 

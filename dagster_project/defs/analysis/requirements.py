@@ -45,6 +45,7 @@ analysis_requirement_spans = sql_table_asset(
         ["analysis", "text_timelines"],
         ["analysis", "linked_pages"],
         ["chain", "page_versions"],
+        ["chain", "pages"],
         ["chain", "merge_requests"],
         ["chain", "mr_changes"],
         ["chain", "mr_mentions"],

@@ -5,10 +5,10 @@ WITH scoped AS (
     SELECT subject_type, subject_key, unnest(scope_issues) AS issue_key FROM analysis.subjects
 ),
 approvals AS (
-    SELECT page_id, min(number) AS version, arg_min(edited_at, number) AS approved_at
-    FROM chain.page_versions
-    WHERE approved AND edited_at <= as_of()
-    GROUP BY page_id
+    -- the first approved version; once it is before as_of it is the first by as_of too
+    SELECT page_id, first_approved_version AS version, first_approved_at AS approved_at
+    FROM chain.pages
+    WHERE first_approved_at <= as_of()
 )
 SELECT
     s.subject_type,

@@ -1,0 +1,12 @@
+-- analysis.requirement_spans: when each requirement held for each subject, one row per
+-- span [held_from, held_until) (held_until NULL: still held at as_of), with the evidence
+-- that satisfied it; the union of the recognisers in sql/analysis/requirement_spans/
+-- (view requirement_spans_rules; one file per requirement).
+CREATE SCHEMA IF NOT EXISTS analysis;
+
+CREATE OR REPLACE TABLE analysis.requirement_spans AS
+SELECT subject_type, subject_key, requirement, held_from, held_until, evidence,
+       as_of() AS as_of
+FROM requirement_spans_rules
+WHERE held_from <= as_of()
+ORDER BY subject_type, subject_key, requirement, held_from, evidence::VARCHAR;
