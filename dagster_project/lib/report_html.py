@@ -23,6 +23,16 @@ _env = jinja2.Environment(
 )
 
 
+def safe_url(value: Any) -> str | None:
+    """A link target only when it is an http(s) URL: a ``javascript:`` or ``data:`` URL
+    from a source never becomes a link."""
+    text = str(value or "").strip()
+    return text if text.lower().startswith(("https://", "http://")) else None
+
+
+_env.filters["safe_url"] = safe_url
+
+
 def render(template: str, **context: Any) -> str:
     context.setdefault("generated_at", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
     return _env.get_template(template).render(**context)

@@ -136,4 +136,9 @@ def test_demo_runs_end_to_end_from_an_empty_folder(tmp_path):
     assert "Ingestion completeness" in html
     assert "Complete:" in html  # every reported object stored or quarantined
     manifest = json.loads((tmp_path / "data/sandbox/demo/manifest.json").read_text())
-    assert f"As of {manifest['as_of'][:10]}" in html  # judged at the organisation's "now"
+    assert f"Judged as of {manifest['as_of'][:10]}" in html  # the organisation's "now"
+    for section in ("Quality gates", "Gaps", "Drift", "Rework share of capacity",
+                    "What the rework followed"):  # fmt: skip
+        assert f"<h2>{section}</h2>" in html
+    assert str(tmp_path) not in html  # no local path: sources are named, not files
+    assert "Jira (sandbox)" in html

@@ -3,7 +3,14 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.resources import ReportsResource
+from dagster_project.defs.resources import (
+    ConfluenceResource,
+    GitlabResource,
+    JiraResource,
+    ReportsResource,
+)
+from dagster_project.lib.policy import load_policy
+from dagster_project.lib.report_data import LIST_CAP, report_data
 from dagster_project.lib.report_html import write_report
 from dagster_project.run_as_of import run_as_of
 
@@ -13,17 +20,30 @@ REPORT_FILE = "driftgate-report.html"
 @dg.asset(
     key=["reports", "html_report"],
     group_name="reports",
-    deps=[["analysis", "ingest_completeness"]],
+    deps=[
+        ["analysis", "ingest_completeness"],
+        ["analysis", "gate_evaluations"],
+        ["analysis", "findings"],
+        ["analysis", "rework_share"],
+        ["analysis", "rework_root_causes"],
+    ],
     kinds={"html"},
     owners=["team:driftgate"],
 )
 def reports_html_report(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, reports: ReportsResource
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    reports: ReportsResource,
+    jira: JiraResource,
+    gitlab: GitlabResource,
+    confluence: ConfluenceResource,
 ) -> dg.MaterializeResult:
-    """The managers' report as one self-contained HTML page (autoescaped).
+    """The managers' report as one self-contained HTML page (autoescaped, no scripts).
 
-    Starts with ingestion completeness per source and object type, so a reader knows
-    how far to trust everything below it.
+    Headline numbers, quality gates (bypassed and violated ones listed), gaps, drift,
+    rework share and what the rework followed, then ingestion completeness, so a reader
+    knows how far to trust the rest. Sources are named by base URL or "sandbox", never
+    by a local path.
     """
     with duckdb.get_connection() as con:
         completeness = (
@@ -37,24 +57,33 @@ def reports_html_report(
             .df()
             .to_dict("records")
         )
-        database = con.execute(
-            "SELECT path FROM duckdb_databases() WHERE NOT internal ORDER BY database_oid LIMIT 1"
-        ).fetchone()[0]
+        data = report_data(con, load_policy().rework.small_sample)
+    sources = [
+        (name, resource.url.rstrip("/") if resource.url else "(sandbox)")
+        for name, resource in (("Jira", jira), ("GitLab", gitlab), ("Confluence", confluence))
+    ]
     path = write_report(
         reports.path() / REPORT_FILE,
         "report.html.j2",
         title="delivery drift report",
         as_of=run_as_of(context).strftime("%Y-%m-%d %H:%M UTC"),
-        database=database,
+        sources=sources,
+        cap=LIST_CAP,
         completeness=completeness,
         quarantine=quarantine,
         missing_total=sum(int(r["missing"]) for r in completeness),
         quarantined_total=sum(int(r["quarantined"]) for r in completeness),
+        **data,
     )
+    headline = data["headline"]
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path.resolve())),
             "missing": sum(int(r["missing"]) for r in completeness),
             "quarantined": sum(int(r["quarantined"]) for r in completeness),
+            "gate_compliance": dg.MetadataValue.float(round(headline["gate_compliance"] or 0.0, 4)),
+            "open_gaps": headline["open_gaps"],
+            "open_drift": headline["open_drift"],
+            "rework_share": dg.MetadataValue.float(round(headline["rework_share"] or 0.0, 4)),
         }
     )
