@@ -53,30 +53,31 @@ def report_data(con: duckdb.DuckDBPyConnection, small_sample: int = 5) -> dict[s
         )
         data["bypassed"] = _records(
             con,
-            f"""
+            """
             SELECT gate_id, subject_key, subject_title, status,
                    strftime(triggered_at, '%Y-%m-%d %H:%M') AS triggered_at,
                    array_to_string(from_json(missing, '["VARCHAR"]'), ', ') AS missing, web_url
             FROM analysis.gate_evaluations WHERE status IN ('late', 'violated')
-            ORDER BY status = 'violated' DESC, triggered_at DESC LIMIT {LIST_CAP}""",
-        )  # noqa: S608
+            ORDER BY status = 'violated' DESC, triggered_at DESC LIMIT ?""",
+            [LIST_CAP],
+        )
     if _has(con, "analysis.findings"):
         for kind in ("gap", "drift"):
             data[f"{kind}s" if kind == "gap" else kind] = _records(
                 con,
-                f"""
+                """
                 SELECT rule_id, severity, subject_key, summary, web_url, waived
                 FROM analysis.findings WHERE kind = ?
-                ORDER BY waived, {SEVERITY_ORDER}, rule_id, subject_key LIMIT {LIST_CAP}""",
-                [kind],
-            )  # noqa: S608
+                ORDER BY waived, CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, rule_id, subject_key LIMIT ?""",
+                [kind, LIST_CAP],
+            )
         data["finding_counts"] = _records(
             con,
-            f"""
+            """
             SELECT kind, severity, count(*) FILTER (WHERE NOT waived) AS open,
                    count(*) FILTER (WHERE waived) AS waived
-            FROM analysis.findings GROUP BY kind, severity ORDER BY kind, {SEVERITY_ORDER}""",
-        )  # noqa: S608
+            FROM analysis.findings GROUP BY kind, severity ORDER BY kind, CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END""",
+        )
     if _has(con, "analysis.rework_share"):
         data["rework"] = _records(
             con,
