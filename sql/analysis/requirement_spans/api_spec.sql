@@ -36,20 +36,26 @@ approvals AS (
     SELECT page_id, first_approved_version AS version, first_approved_at AS approved_at
     FROM chain.pages
     WHERE first_approved_at <= as_of()
+),
+files_per_subject AS (
+    -- every spec file of every linked repository holds it: keep the earliest per subject
+    SELECT s.subject_type, s.subject_key,
+           coalesce(f.first_merged_at, r.linked_at) AS held_from,
+           {source: 'gitlab', object: 'repository_file', key: f.project_path || ':' || f.path,
+            found_in: 'spec file at the default branch of ' || f.project_path, path: f.path,
+            epic: s.epic_key, raw_id: f.raw_id} AS evidence
+    FROM subject_epics s
+    JOIN epic_repos r USING (epic_key)
+    JOIN spec_files f USING (project_path)
+    WHERE list_contains(policy_list('$.requirements.api_spec_sources'), 'repository_file')
 )
 SELECT
-    s.subject_type, s.subject_key, 'api_spec' AS requirement,
-    coalesce(f.first_merged_at, r.linked_at) AS held_from,
+    subject_type, subject_key, 'api_spec' AS requirement,
+    min(held_from) AS held_from,
     CAST(NULL AS TIMESTAMPTZ) AS held_until,
-    to_json({
-        source: 'gitlab', object: 'repository_file', key: f.project_path || ':' || f.path,
-        found_in: 'spec file at the default branch of ' || f.project_path, path: f.path,
-        epic: s.epic_key, raw_id: f.raw_id
-    }) AS evidence
-FROM subject_epics s
-JOIN epic_repos r USING (epic_key)
-JOIN spec_files f USING (project_path)
-WHERE list_contains(policy_list('$.requirements.api_spec_sources'), 'repository_file')
+    to_json(arg_min(evidence, {t: held_from, k: evidence.key})) AS evidence
+FROM files_per_subject
+GROUP BY subject_type, subject_key
 UNION ALL
 SELECT
     s.subject_type, s.subject_key, 'api_spec', greatest(p.linked_at, a.approved_at), NULL,
