@@ -4,7 +4,10 @@ Rich text (ADF, wiki markup, storage XHTML) is normalised in Python and exposed 
 SQL as ``driftgate_text(json)``; Confluence storage XHTML as ``driftgate_storage_text``,
 ``driftgate_issue_mentions`` and ``driftgate_carries_marker``; GitLab path globs, diff
 line counts and MR issue keys as ``driftgate_glob_match``, ``driftgate_diff_counts`` and
-``driftgate_issue_keys``; policy settings reach SQL as variables.
+``driftgate_issue_keys``; requirement recognisers (lib/recognisers.py), page text diffs
+(lib/text_diff.py), diff line numbers and the structural spec diff (lib/spec_diff.py)
+likewise. The policy reaches SQL whole, as one JSON variable, and its gates, gap rules
+and waivers as registered tables; the run's as_of as the variable ``as_of``.
 """
 
 from __future__ import annotations
@@ -156,14 +159,6 @@ def policy_variables(policy: Policy, as_of: datetime) -> dict[str, Any]:
     return {
         "as_of": as_of,
         "policy": JsonValue(policy.model_dump_json()),
-        # legacy names read by the chain SQL
-        "ac_field": policy.jira.acceptance_criteria_field,
-        "epic_link_field": policy.jira.epic_link_field,
-        "points_field": policy.jira.story_points_field,
-        "approved_marker": policy.confluence.approved_marker,
-        "spec_globs": list(policy.ingest.spec_globs),
-        "contract_test_globs": list(policy.ingest.contract_test_globs),
-        "observability_globs": list(policy.ingest.observability_globs),
     }
 
 

@@ -35,7 +35,7 @@ typed AS (
 SELECT
     page_id, number, edited_at, author, author_id, message, minor_edit, title, body_text,
     headings,
-    coalesce(driftgate_carries_marker(body_text, getvariable('approved_marker')), false)
+    coalesce(driftgate_carries_marker(body_text, policy_text('$.confluence.approved_marker')), false)
                                                                       AS approved,
     raw_id
 FROM typed

@@ -68,7 +68,7 @@ SELECT
     t.web_path,
     t.web_url,
     t.body_text,
-    coalesce(driftgate_carries_marker(t.body_text, getvariable('approved_marker')), false)
+    coalesce(driftgate_carries_marker(t.body_text, policy_text('$.confluence.approved_marker')), false)
                                                                     AS approved,
     a.first_approved_version,
     a.first_approved_at,

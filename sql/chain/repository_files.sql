@@ -12,9 +12,9 @@ WITH files AS (
     FROM raw.current_objects('gitlab', 'file') f
 ),
 kinds(kind, globs, ord) AS (
-    SELECT 'spec', getvariable('spec_globs')::VARCHAR[], 1
-    UNION ALL SELECT 'contract_test', getvariable('contract_test_globs')::VARCHAR[], 2
-    UNION ALL SELECT 'observability', getvariable('observability_globs')::VARCHAR[], 3
+    SELECT 'spec', policy_list('$.ingest.spec_globs'), 1
+    UNION ALL SELECT 'contract_test', policy_list('$.ingest.contract_test_globs'), 2
+    UNION ALL SELECT 'observability', policy_list('$.ingest.observability_globs'), 3
 )
 SELECT
     f.project_id,

@@ -15,11 +15,11 @@ statuses AS (
 named AS (
     -- A name can map to several ids (project-scoped fields on Cloud, a second field
     -- of the same name on Server): every id is tried, the first one set wins.
-    SELECT 'ac' AS role, id FROM fields WHERE name = lower(getvariable('ac_field'))
+    SELECT 'ac' AS role, id FROM fields WHERE name = lower(policy_text('$.jira.acceptance_criteria_field'))
     UNION ALL
-    SELECT 'epic', id FROM fields WHERE name = lower(getvariable('epic_link_field'))
+    SELECT 'epic', id FROM fields WHERE name = lower(policy_text('$.jira.epic_link_field'))
     UNION ALL
-    SELECT 'points', id FROM fields WHERE name = lower(getvariable('points_field'))
+    SELECT 'points', id FROM fields WHERE name = lower(policy_text('$.jira.story_points_field'))
 ),
 issues AS (
     SELECT raw_id, object_key, payload
