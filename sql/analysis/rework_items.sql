@@ -21,14 +21,9 @@ WITH items AS (
       AND list_contains(lowered(policy_list('$.rework.traced_to_types')), lower(s.issue_type))
 ),
 moments AS (
-    SELECT i.subject_key,
-           CASE WHEN i.created_in_category IN ('indeterminate', 'done') THEN i.created_at
-                ELSE min(t.changed_at) FILTER (WHERE t.to_category IN ('indeterminate', 'done'))
-           END AS started_at,
-           min(t.changed_at) FILTER (WHERE t.to_category = 'done') AS done_at
-    FROM items i
-    LEFT JOIN chain.status_transitions t ON t.issue_key = i.subject_key AND t.changed_at <= as_of()
-    GROUP BY i.subject_key, i.created_in_category, i.created_at
+    -- work starts at the first move into progress, or into done when it skipped that
+    SELECT subject_key, least(started_at, first_done_at) AS started_at, first_done_at AS done_at
+    FROM items
 ),
 item_mrs AS (
     SELECT unnest(linked_issues) AS item_key, subject_key AS mr_key

@@ -13,13 +13,10 @@ CREATE SCHEMA IF NOT EXISTS analysis;
 
 CREATE OR REPLACE TABLE analysis.rework_share AS
 WITH issues AS (
-    SELECT s.subject_key, s.project AS team, s.created_at, s.created_in_category,
-           min(t.changed_at) FILTER (WHERE t.to_category = 'done') AS done_at,
-           min(t.changed_at) FILTER (WHERE t.to_category IN ('indeterminate', 'done')) AS moved_at
-    FROM analysis.subjects s
-    LEFT JOIN chain.status_transitions t ON t.issue_key = s.subject_key AND t.changed_at <= as_of()
-    WHERE s.subject_type = 'issue' AND NOT s.is_epic
-    GROUP BY ALL
+    SELECT subject_key, project AS team, created_at, first_done_at AS done_at,
+           coalesce(least(started_at, first_done_at), created_at) AS began_at
+    FROM analysis.subjects
+    WHERE subject_type = 'issue' AND NOT is_epic
 ),
 rework_bugs AS (
     SELECT DISTINCT subject_key FROM analysis.rework_events WHERE kind = 'bug_traced_to_story'
@@ -27,10 +24,7 @@ rework_bugs AS (
 delivered AS (
     SELECT team, date_trunc('month', timezone('UTC', done_at)) AS month,
            count(*) AS delivered_items,
-           sum(date_diff('second',
-                         CASE WHEN created_in_category IN ('indeterminate', 'done') THEN created_at
-                              ELSE coalesce(moved_at, created_at) END,
-                         done_at) / 3600.0) AS delivered_hours
+           sum(date_diff('second', began_at, done_at) / 3600.0) AS delivered_hours
     FROM issues
     WHERE done_at IS NOT NULL AND subject_key NOT IN (SELECT subject_key FROM rework_bugs)
     GROUP BY ALL

@@ -2,6 +2,9 @@
 -- row per Jira issue created by then and per merge request opened by then.
 --   status_category  the issue's category at as_of (its last transition up to then, else
 --                    the status it was created in), never today's if that came later
+--   started_at       the first move into drift.work_started_category (or the creation,
+--                    when created there) up to as_of; first_done_at / last_done_at the
+--                    first and last moves into the done category up to as_of
 --   mr_state         opened | merged | closed at as_of, from merged_at / closed_at
 --   linked_issues    merge requests: the existing issues they name (chain.mr_mentions)
 --   epics            the epic(s) above the subject: an epic is its own; a merge request
@@ -24,7 +27,14 @@ status_then AS (
            arg_max(to_category, {t: changed_at, k: history_id}) FILTER (WHERE changed_at <= as_of()) AS last_category,
            arg_max(to_status, {t: changed_at, k: history_id}) FILTER (WHERE changed_at <= as_of())   AS last_status,
            arg_min(from_category, {t: changed_at, k: history_id})                                   AS first_category,
-           arg_min(from_status, {t: changed_at, k: history_id})                                    AS first_status
+           arg_min(from_status, {t: changed_at, k: history_id})                                    AS first_status,
+           min(changed_at) FILTER (WHERE changed_at <= as_of()
+                                     AND to_category = policy_text('$.drift.work_started_category'))
+                                                                                   AS entered_work,
+           min(changed_at) FILTER (WHERE changed_at <= as_of() AND to_category = 'done')
+                                                                                   AS first_done_at,
+           max(changed_at) FILTER (WHERE changed_at <= as_of() AND to_category = 'done')
+                                                                                   AS last_done_at
     FROM chain.status_transitions
     GROUP BY issue_key
 ),
@@ -41,6 +51,11 @@ issues AS (
         coalesce(s.last_category, s.first_category, i.status_category) AS status_category,
         coalesce(s.last_status, s.first_status, i.status_name)    AS status_name,
         coalesce(s.first_category, i.status_category)             AS created_in_category,
+        CASE WHEN coalesce(s.first_category, i.status_category)
+                  = policy_text('$.drift.work_started_category') THEN i.created_at
+             ELSE s.entered_work END                              AS started_at,
+        s.first_done_at,
+        s.last_done_at,
         CAST(NULL AS VARCHAR)                                     AS mr_state,
         CAST(NULL AS VARCHAR)                                     AS target_branch,
         []::VARCHAR[]                                             AS linked_issues,
@@ -83,6 +98,9 @@ mrs AS (
         CAST(NULL AS VARCHAR)                                     AS status_category,
         CAST(NULL AS VARCHAR)                                     AS status_name,
         CAST(NULL AS VARCHAR)                                     AS created_in_category,
+        CAST(NULL AS TIMESTAMPTZ)                                 AS started_at,
+        CAST(NULL AS TIMESTAMPTZ)                                 AS first_done_at,
+        CAST(NULL AS TIMESTAMPTZ)                                 AS last_done_at,
         CASE WHEN m.merged_at <= as_of() THEN 'merged'
              WHEN m.closed_at <= as_of() THEN 'closed'
              WHEN m.merged_at IS NULL AND m.closed_at IS NULL AND m.state IN ('merged', 'closed')

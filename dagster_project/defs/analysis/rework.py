@@ -33,7 +33,6 @@ analysis_rework_items = sql_table_asset(
         ["analysis", "requirement_spans"],
         ["analysis", "linked_pages"],
         ["analysis", "rework_events"],
-        ["chain", "status_transitions"],
     ],
     description="Per work item: when it started and was done, whether it is old enough "
     "to have shown rework, the rework charged to it and the gates, gaps and drift it "
@@ -53,7 +52,6 @@ analysis_rework_share = sql_table_asset(
     deps=[
         ["analysis", "subjects"],
         ["analysis", "rework_events"],
-        ["chain", "status_transitions"],
         ["chain", "deployments"],
         ["chain", "merge_requests"],
         ["chain", "mr_mentions"],

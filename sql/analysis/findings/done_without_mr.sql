@@ -4,12 +4,6 @@
 WITH named AS (
     SELECT DISTINCT unnest(linked_issues) AS issue_key
     FROM analysis.subjects WHERE subject_type = 'merge_request'
-),
-done_at AS (
-    SELECT issue_key, max(changed_at) AS at
-    FROM chain.status_transitions
-    WHERE to_category = 'done' AND changed_at <= as_of()
-    GROUP BY issue_key
 )
 SELECT
     md5('drift|done_without_mr|issue|' || s.subject_key) AS finding_id,
@@ -22,12 +16,11 @@ SELECT
         subject: {type: 'issue', key: s.subject_key, title: s.title, url: s.web_url,
                   project: s.project, raw_id: s.raw_id},
         issue_type: s.issue_type,
-        done_at: d.at
+        done_at: s.last_done_at
     }) AS evidence,
     s.project,
     s.web_url
 FROM analysis.subjects s
-LEFT JOIN done_at d ON d.issue_key = s.subject_key
 WHERE s.subject_type = 'issue' AND s.status_category = 'done' AND NOT s.is_epic
   AND list_contains(lowered(policy_list('$.drift.done_without_mr.issue_types')), lower(s.issue_type))
   AND s.subject_key NOT IN (SELECT issue_key FROM named)

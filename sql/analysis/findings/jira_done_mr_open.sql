@@ -1,14 +1,8 @@
 -- drift jira_done_mr_open (issues): the issue is in a done-category status at as_of while
 -- a merge request naming it is still open. Evidence: the merge requests and the moment
 -- the issue last moved to done.
-WITH done_at AS (
-    SELECT issue_key, max(changed_at) AS at
-    FROM chain.status_transitions
-    WHERE to_category = 'done' AND changed_at <= as_of()
-    GROUP BY issue_key
-),
-pairs AS (
-    SELECT i.subject_key, i.project, i.title, i.web_url, i.raw_id,
+WITH pairs AS (
+    SELECT i.subject_key, i.project, i.title, i.web_url, i.raw_id, i.last_done_at,
            m.subject_key AS mr_key, m.web_url AS mr_url, m.created_at AS mr_created_at
     FROM analysis.subjects i
     JOIN analysis.subjects m
@@ -27,12 +21,11 @@ SELECT
         subject: {type: 'issue', key: p.subject_key, title: any_value(p.title),
                   url: any_value(p.web_url), project: any_value(p.project),
                   raw_id: any_value(p.raw_id)},
-        done_at: any_value(d.at),
+        done_at: any_value(p.last_done_at),
         merge_requests: list({key: p.mr_key, url: p.mr_url, state: 'opened',
                               created_at: p.mr_created_at} ORDER BY p.mr_key)
     }) AS evidence,
     any_value(p.project) AS project,
     any_value(p.web_url) AS web_url
 FROM pairs p
-LEFT JOIN done_at d ON d.issue_key = p.subject_key
 GROUP BY p.subject_key

@@ -4,19 +4,8 @@
 -- creation when the issue was created there), up to as_of. A description edit that
 -- leaves the acceptance-criteria section as it was is not scope. Evidence: every change
 -- with its before and after values, author and changelog entry.
-WITH entered AS (
-    SELECT issue_key, min(changed_at) AS at
-    FROM chain.status_transitions
-    WHERE to_category = policy_text('$.drift.work_started_category') AND changed_at <= as_of()
-    GROUP BY issue_key
-),
-started AS (
-    SELECT s.*,
-           CASE WHEN s.created_in_category = policy_text('$.drift.work_started_category')
-                THEN s.created_at ELSE e.at END AS started_at
-    FROM analysis.subjects s
-    LEFT JOIN entered e ON e.issue_key = s.subject_key
-    WHERE s.subject_type = 'issue'
+WITH started AS (
+    SELECT * FROM analysis.subjects WHERE subject_type = 'issue'
 ),
 changes AS (
     SELECT f.*,

@@ -2,15 +2,7 @@
 -- the epic itself started (drift.work_started_category), up to as_of: scope that grew
 -- once the feature was under way. Evidence: the added issues and when.
 WITH started AS (
-    SELECT e.*,
-           CASE WHEN e.created_in_category = policy_text('$.drift.work_started_category')
-                THEN e.created_at
-                ELSE (SELECT min(t.changed_at) FROM chain.status_transitions t
-                      WHERE t.issue_key = e.subject_key AND t.changed_at <= as_of()
-                        AND t.to_category = policy_text('$.drift.work_started_category'))
-           END AS started_at
-    FROM analysis.subjects e
-    WHERE e.subject_type = 'issue' AND e.is_epic
+    SELECT * FROM analysis.subjects WHERE subject_type = 'issue' AND is_epic
 )
 SELECT
     md5('drift|stories_added_after_epic_started|issue|' || e.subject_key) AS finding_id,
