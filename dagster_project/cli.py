@@ -101,6 +101,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     from datetime import date
 
     from dagster_project.lib.policy import (
+        DRIFT_RULE_IDS,
         PolicyError,
         describe_applies_to,
         describe_trigger,
@@ -161,6 +162,23 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
             f"  {rule.id} [{rule.severity}]: {rule.requires} required for "
             f"{describe_applies_to(rule.subject, rule.applies_to)}"
         )
+    drift = policy.drift
+    rules = {name: getattr(drift, name) for name in DRIFT_RULE_IDS}
+    on = [name for name, rule in rules.items() if rule.enabled]
+    print(
+        f"drift rules ({len(on)} of {len(rules)} on; work starts in {drift.work_started_category})"
+    )
+    for name, rule in rules.items():
+        settings = {k: v for k, v in rule.model_dump().items() if k not in ("enabled", "severity")}
+        extra = ", ".join(f"{k}={v}" for k, v in settings.items())
+        state = "" if rule.enabled else " (off)"
+        print(f"  {name} [{rule.severity}]{state}" + (f": {extra}" if extra else ""))
+    rework = policy.rework
+    print(
+        f"rework: bugs within {rework.bug_window_days} days of done, churn within "
+        f"{rework.churn_window_days} days, more than {rework.max_review_rounds} review rounds, "
+        f"deployment fixes within {rework.deployment_window_days} days"
+    )
     today = date.today()
     active = [w for w in policy.waivers.entries if w.expires >= today]
     expired = [w for w in policy.waivers.entries if w.expires < today]
