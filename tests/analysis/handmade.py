@@ -191,10 +191,11 @@ class Org:
         paths: tuple[str, ...] = ("src/app.py",),
         diffs: dict[str, str] | None = None,
         new_file: bool = True,
+        target_branch: str = "main",
     ) -> str:
         key = f"7!{iid}"
         payload = {"id": 5000 + iid, "iid": iid, "project_id": 7, "title": title,
-                   "description": "", "source_branch": f"feature/{iid}", "target_branch": "main",
+                   "description": "", "source_branch": f"feature/{iid}", "target_branch": target_branch,
                    "state": "merged" if merged else "closed" if closed else "opened",
                    "labels": list(labels),
                    "author": {"username": "dev"}, "created_at": iso(created),

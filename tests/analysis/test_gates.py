@@ -223,3 +223,30 @@ def test_events_after_as_of_do_not_count(tmp_path):
     assert gate(con, "WEB-1")["status"] == "violated"  # the table came after as_of
     assert gate(con, "WEB-2")["status"] == "not_applicable"  # started after as_of
     assert rows(con, "SELECT DISTINCT as_of FROM analysis.gate_evaluations") == [(at(days=5),)]
+
+
+def test_a_merge_request_gate_on_opening_scoped_by_target_branch(tmp_path):
+    """A policy gate of another shape: merge requests into main must carry contract tests
+    when they are opened; a merge request into another branch is out of scope."""
+    from dagster_project.lib.policy import AppliesTo, Gate, Trigger
+
+    gate_def = Gate(
+        id="contract_on_open", title="Contract tests from the first push",
+        subject="merge_request", applies_to=AppliesTo(target_branches=["main"]),
+        trigger=Trigger(event="mr_opened"), requires=["contract_tests"],
+    )  # fmt: skip
+    org = Org(tmp_path / "db.duckdb")
+    with_tests = org.merge_request(1, "PAY-1 a", created=at(days=1),
+                                   paths=("src/a.py", "pacts/pay.json"))  # fmt: skip
+    without = org.merge_request(2, "PAY-1 b", created=at(days=2))
+    later = org.merge_request(3, "PAY-1 c", created=at(days=20))  # opened after as_of
+    hotfix = org.merge_request(4, "PAY-1 d", created=at(days=2), target_branch="release/1.x")
+    policy = Policy(gates=[gate_def])
+    con = org.build(as_of=at(days=10), policy=policy)
+    assert gate(con, with_tests, "contract_on_open")["status"] == "compliant"
+    assert gate(con, without, "contract_on_open")["status"] == "violated"
+    in_scope = {k for (k,) in rows(con, "SELECT subject_key FROM analysis.gate_evaluations")}
+    assert later not in in_scope and hotfix not in in_scope
+    assert rows(con, "SELECT DISTINCT gate_id FROM analysis.gate_evaluations") == [
+        ("contract_on_open",)
+    ]
