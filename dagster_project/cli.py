@@ -313,8 +313,11 @@ def run_nightly(dataset: str | None = None, as_of: str | None = None) -> int:
     db = os.environ.get("DRIFTGATE_DB", str(Path("data") / "driftgate.duckdb"))
     reports = Path(os.environ.get("DRIFTGATE_REPORTS", "reports"))
     print(f"database: {Path(db).resolve()}")
-    for report in sorted(reports.glob("*.html")) if reports.exists() else []:
-        print(f"report:   {report.resolve()}")
+    latest = reports / "latest.html"
+    if latest.exists():
+        print(f"report:   {latest.resolve()}")
+    if (reports / "exports").is_dir():
+        print(f"exports:  {(reports / 'exports').resolve()}")
     return 0
 
 

@@ -45,3 +45,12 @@ def write_report(path: Path, template: str, **context: Any) -> Path:
     tmp.write_text(render(template, **context), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def copy_atomically(source: Path, target: Path) -> Path:
+    """``target`` becomes a copy of ``source`` in one rename: a reader of a stable name
+    (latest.html) never sees half a file."""
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp.write_bytes(source.read_bytes())
+    tmp.replace(target)
+    return target

@@ -91,7 +91,7 @@ def test_full_nightly_stores_the_whole_organisation(organisation, reference):
         expected = len(lines(organisation / rel))
         assert found[(source, kind)] == (expected, expected, 0, 0), (source, kind)
     assert all(m == 0 and q == 0 for (_, _, q, m) in found.values())
-    report = (reference.parent / "reports" / "driftgate-report.html").read_text()
+    report = (reference.parent / "reports" / "latest.html").read_text()
     assert "Complete:" in report
 
 

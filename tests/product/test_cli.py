@@ -109,7 +109,7 @@ def test_run_against_configured_servers_never_leaks_the_token(serve, tmp_path):
     }
     result = driftgate("run", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    report = (tmp_path / "reports" / "driftgate-report.html").read_text()
+    report = (tmp_path / "reports" / "latest.html").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report
     assert "<script>" not in report
     for text in (result.stdout, result.stderr, report):
@@ -129,7 +129,7 @@ def test_demo_runs_end_to_end_from_an_empty_folder(tmp_path):
     result = driftgate("demo", cwd=tmp_path, env={})
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "data" / "sandbox" / "demo" / "manifest.json").exists()
-    report = tmp_path / "reports" / "driftgate-report.html"
+    report = tmp_path / "reports" / "latest.html"
     assert report.exists()
     assert f"report:   {report.resolve()}" in result.stdout
     html = report.read_text()

@@ -11,10 +11,10 @@ from dagster_project.defs.resources import (
 )
 from dagster_project.lib.policy import load_policy
 from dagster_project.lib.report_data import LIST_CAP, report_data
-from dagster_project.lib.report_html import write_report
+from dagster_project.lib.report_html import copy_atomically, write_report
 from dagster_project.run_as_of import run_as_of
 
-REPORT_FILE = "driftgate-report.html"
+LATEST = "latest.html"
 
 
 @dg.asset(
@@ -38,7 +38,8 @@ def reports_html_report(
     gitlab: GitlabResource,
     confluence: ConfluenceResource,
 ) -> dg.MaterializeResult:
-    """The managers' report as one self-contained HTML page (autoescaped, no scripts).
+    """The managers' report as one self-contained HTML page per day judged
+    (driftgate-<as_of>.html) and latest.html, replaced atomically (autoescaped, no scripts).
 
     Headline numbers, quality gates (bypassed and violated ones listed), gaps, drift,
     rework share and what the rework followed, then ingestion completeness, so a reader
@@ -62,11 +63,12 @@ def reports_html_report(
         (name, resource.url.rstrip("/") if resource.url else "(sandbox)")
         for name, resource in (("Jira", jira), ("GitLab", gitlab), ("Confluence", confluence))
     ]
+    as_of = run_as_of(context)
     path = write_report(
-        reports.path() / REPORT_FILE,
+        reports.path() / f"driftgate-{as_of:%Y-%m-%d}.html",
         "report.html.j2",
         title="delivery drift report",
-        as_of=run_as_of(context).strftime("%Y-%m-%d %H:%M UTC"),
+        as_of=as_of.strftime("%Y-%m-%d %H:%M UTC"),
         sources=sources,
         cap=LIST_CAP,
         completeness=completeness,
@@ -75,10 +77,13 @@ def reports_html_report(
         quarantined_total=sum(int(r["quarantined"]) for r in completeness),
         **data,
     )
+    latest = copy_atomically(path, reports.path() / LATEST)
     headline = data["headline"]
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path.resolve())),
+            "latest": dg.MetadataValue.path(str(latest.resolve())),
+            "size_bytes": path.stat().st_size,
             "missing": sum(int(r["missing"]) for r in completeness),
             "quarantined": sum(int(r["quarantined"]) for r in completeness),
             "gate_compliance": dg.MetadataValue.float(round(headline["gate_compliance"] or 0.0, 4)),

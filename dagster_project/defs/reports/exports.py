@@ -1,0 +1,29 @@
+"""Reports: every published analysis table as CSV and Parquet beside the HTML report."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dagster_project.defs.resources import ReportsResource
+from dagster_project.lib.exports import PUBLISHED, export_tables
+
+
+@dg.asset(
+    key=["reports", "exports"],
+    group_name="reports",
+    deps=[["analysis", table] for table in PUBLISHED],
+    kinds={"csv", "parquet"},
+    owners=["team:driftgate"],
+)
+def reports_exports(duckdb: DuckDBResource, reports: ReportsResource) -> dg.MaterializeResult:
+    """The full tables behind the report (findings, gate evaluations, rework...) as CSV for
+    spreadsheets and Parquet for notebooks, under <reports>/exports/, each file replaced
+    atomically."""
+    with duckdb.get_connection() as con:
+        written = export_tables(con, reports.path() / "exports")
+    return dg.MaterializeResult(
+        metadata={
+            "folder": dg.MetadataValue.path(str((reports.path() / "exports").resolve())),
+            "tables": len(written),
+            **{f"rows/{table}": rows for table, rows in written.items()},
+        }
+    )
