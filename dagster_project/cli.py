@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from dagster_project.sandbox.runtime import DEFAULT_DATASET, DEFAULT_SEED
@@ -261,12 +262,28 @@ def _stop_on_sigterm(*_: object) -> None:
 
 # -- the nightly job --------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
+    from dagster_project.lib.asof import dataset_as_of, format_as_of
     from dagster_project.sandbox.runtime import ensure_dataset
 
     for name in SOURCE_URL_VARS:
         os.environ.pop(name, None)  # the demo always runs on the sandbox
-    print(f"demo dataset: {ensure_dataset(args.dataset)}", flush=True)
+    dataset = ensure_dataset(args.dataset)
+    print(f"demo dataset: {dataset}", flush=True)
+    now = dataset_as_of(dataset)
+    if now is None:
+        raise CliError(f"{dataset}: the manifest has no as_of")
+    # The nightly job judged on earlier days too (the analysis reads only what was true
+    # then), so the first report already shows a trend.
+    for step in range(DEMO_HISTORY_STEPS, 0, -1):
+        day = format_as_of(now - step * DEMO_HISTORY_EVERY)
+        print(f"judging as of {day[:10]} (history)", flush=True)
+        run_nightly(dataset=args.dataset, as_of=day, quiet=True)
     return run_nightly(dataset=args.dataset)
+
+
+# Earlier days the demo judges before today: every six weeks over half a year.
+DEMO_HISTORY_STEPS = 4
+DEMO_HISTORY_EVERY = timedelta(weeks=6)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -278,7 +295,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_nightly(dataset=args.dataset, as_of=args.as_of)
 
 
-def run_nightly(dataset: str | None = None, as_of: str | None = None) -> int:
+def run_nightly(dataset: str | None = None, as_of: str | None = None, quiet: bool = False) -> int:
     """Execute the nightly job in this process and print where its outputs are."""
     from dagster_project.lib.asof import AS_OF_TAG, dataset_as_of, format_as_of, parse_as_of
 
@@ -300,9 +317,10 @@ def run_nightly(dataset: str | None = None, as_of: str | None = None) -> int:
     job = definitions.resolve_job_def("nightly")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     started = time.monotonic()
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # progress, not debug
+    level = "WARNING" if quiet else "INFO"  # progress, not debug
+    config = {"loggers": {"console": {"config": {"log_level": level}}}}
     result = job.execute_in_process(
-        instance=instance, raise_on_error=False, run_config=quiet, tags=tags
+        instance=instance, raise_on_error=False, run_config=config, tags=tags
     )
     elapsed = time.monotonic() - started
     if not result.success:
@@ -310,6 +328,8 @@ def run_nightly(dataset: str | None = None, as_of: str | None = None) -> int:
         detail = failed[0].event_specific_data.error.message if failed else "see the run log"  # type: ignore[union-attr]
         raise CliError(f"nightly job failed after {elapsed:.1f}s: {detail.strip()}")
     print(f"nightly job succeeded in {elapsed:.1f}s", flush=True)
+    if quiet:
+        return 0
     db = os.environ.get("DRIFTGATE_DB", str(Path("data") / "driftgate.duckdb"))
     reports = Path(os.environ.get("DRIFTGATE_REPORTS", "reports"))
     print(f"database: {Path(db).resolve()}")

@@ -100,6 +100,11 @@ def report_data(con: duckdb.DuckDBPyConnection, small_sample: int = 5) -> dict[s
                    clean_reworked, clean_rate, relative_risk, ci_low, ci_high, small_sample
             FROM analysis.rework_root_causes ORDER BY factor = 'any' DESC, relative_risk DESC NULLS LAST""",
         )
+    data["history"] = (
+        _records(con, "SELECT * FROM reports.history ORDER BY day")
+        if _has(con, "reports.history")
+        else []
+    )
     judged = sum(g["compliant"] + g["late"] + g["violated"] for g in data["gates"])
     compliant = sum(g["compliant"] for g in data["gates"])
     rework_h = sum(r["rework_hours"] or 0 for r in data["rework"])

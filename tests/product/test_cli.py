@@ -137,8 +137,11 @@ def test_demo_runs_end_to_end_from_an_empty_folder(tmp_path):
     assert "Complete:" in html  # every reported object stored or quarantined
     manifest = json.loads((tmp_path / "data/sandbox/demo/manifest.json").read_text())
     assert f"Judged as of {manifest['as_of'][:10]}" in html  # the organisation's "now"
-    for section in ("Quality gates", "Gaps", "Drift", "Rework share of capacity",
+    for section in ("Trend", "Quality gates", "Gaps", "Drift", "Rework share of capacity",
                     "What the rework followed"):  # fmt: skip
         assert f"<h2>{section}</h2>" in html
     assert str(tmp_path) not in html  # no local path: sources are named, not files
     assert "Jira (sandbox)" in html
+    assert html.count("<polyline") == 4  # two charts of two series over the judged days
+    assert result.stdout.count("(history)") == 4  # earlier days judged for the trend
+    assert (tmp_path / "reports" / "exports" / "findings.parquet").exists()

@@ -14,8 +14,14 @@ def test_asset_graph_reads_like_the_pipeline():
     assert {"chain/work_items", "chain/merge_requests", "chain/pages", "chain/links"} <= groups[
         "chain"
     ]
-    assert "analysis/ingest_completeness" in groups["analysis"]
-    assert "reports/html_report" in groups["reports"]
+    assert groups["analysis"] == {
+        f"analysis/{t}"
+        for t in ("ingest_completeness", "subjects", "linked_pages", "text_timelines",
+                  "requirement_spans", "waivers", "gate_requirements", "gate_evaluations",
+                  "findings", "rework_events", "rework_items", "rework_root_causes",
+                  "rework_share")
+    }  # fmt: skip
+    assert groups["reports"] == {"reports/html_report", "reports/exports", "reports/history"}
     for spec in defs.resolve_all_asset_specs():
         assert spec.description, f"{spec.key} has no description"
         layer = spec.key.path[0]
@@ -33,6 +39,10 @@ def test_raw_assets_have_blocking_completeness_checks():
         assert checks[(f"raw/{source}", "listed_what_source_reported")] is True
         assert (f"raw/{source}", "quarantine_not_growing") in checks
     assert checks[("analysis/ingest_completeness", "nothing_missing")] is False  # a warning
+    for table in ("work_items", "merge_requests", "pages"):  # a broken chain stops the run
+        assert checks[(f"chain/{table}", "every_raw_object_typed")] is True
+    assert checks[("analysis/gate_evaluations", "gate_compliance_above_threshold")] is False
+    assert checks[("analysis/findings", "no_open_critical_gaps")] is False
 
 
 def test_nightly_job_and_schedule():

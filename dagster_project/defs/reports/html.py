@@ -10,6 +10,7 @@ from dagster_project.defs.resources import (
     ReportsResource,
 )
 from dagster_project.lib.policy import load_policy
+from dagster_project.lib.report_charts import history_charts
 from dagster_project.lib.report_data import LIST_CAP, report_data
 from dagster_project.lib.report_html import copy_atomically, write_report
 from dagster_project.run_as_of import run_as_of
@@ -26,6 +27,7 @@ LATEST = "latest.html"
         ["analysis", "findings"],
         ["analysis", "rework_share"],
         ["analysis", "rework_root_causes"],
+        ["reports", "history"],
     ],
     kinds={"html"},
     owners=["team:driftgate"],
@@ -71,6 +73,7 @@ def reports_html_report(
         as_of=as_of.strftime("%Y-%m-%d %H:%M UTC"),
         sources=sources,
         cap=LIST_CAP,
+        charts=history_charts(data["history"]),
         completeness=completeness,
         quarantine=quarantine,
         missing_total=sum(int(r["missing"]) for r in completeness),
