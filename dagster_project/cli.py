@@ -281,6 +281,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_nightly(dataset=args.dataset)
 
 
+DAGSTER_HOME = ".dagster_home"  # default, relative to the working folder; git-ignored
 # Earlier days the demo judges before today: every six weeks over half a year.
 DEMO_HISTORY_STEPS = 4
 DEMO_HISTORY_EVERY = timedelta(weeks=6)
@@ -315,7 +316,12 @@ def run_nightly(dataset: str | None = None, as_of: str | None = None, quiet: boo
 
     definitions = defs.load_fn()
     job = definitions.resolve_job_def("nightly")
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    # One persistent Dagster instance in the project folder, shared with `dg dev` run with
+    # the same DAGSTER_HOME: the runs, materialisations and checks show in the UI.
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DAGSTER_HOME).resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()  # defaults: local storage in the folder
+    instance = dg.DagsterInstance.get()
     started = time.monotonic()
     level = "WARNING" if quiet else "INFO"  # progress, not debug
     config = {"loggers": {"console": {"config": {"log_level": level}}}}

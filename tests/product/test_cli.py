@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import requests
 
@@ -145,3 +146,9 @@ def test_demo_runs_end_to_end_from_an_empty_folder(tmp_path):
     assert html.count("<polyline") == 4  # two charts of two series over the judged days
     assert result.stdout.count("(history)") == 4  # earlier days judged for the trend
     assert (tmp_path / "reports" / "exports" / "findings.parquet").exists()
+    # the runs are recorded in the instance `dg dev` opens with the same DAGSTER_HOME
+    instance = dg.DagsterInstance.from_config(str(tmp_path / ".dagster_home"))
+    runs = instance.get_runs()
+    assert len(runs) == 5 and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
+    assert sorted(r.tags["driftgate/as_of"][:10] for r in runs)[-1] == manifest["as_of"][:10]
+    assert instance.get_latest_materialization_event(dg.AssetKey(["analysis", "findings"]))
