@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 640, 200, 44, 12, 12, 28
+WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 640, 200, 44, 36, 12, 28
 COLOURS = ("#0969da", "#cf222e", "#1a7f37", "#8250df")
 
 

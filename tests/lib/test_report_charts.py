@@ -10,7 +10,7 @@ def test_values_map_to_the_plot_and_gaps_are_skipped():
     chart = line_chart(days, {"compliance": [0.0, None, 1.0]})
     series = chart.series[0]
     bottom, top = HEIGHT - PAD_B, PAD_T
-    assert series.points == f"44.0,{float(bottom)} 628.0,{float(top)}"  # left-low, right-high
+    assert series.points == f"44.0,{float(bottom)} 604.0,{float(top)}"  # left-low, right-high
     assert [d[2] for d in series.dots] == ["0%", "100%"]
     assert chart.x_ticks[0][1] == "2026-01-01"
 
