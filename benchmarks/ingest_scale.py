@@ -71,12 +71,17 @@ def main() -> None:
     }
     definitions = defs.load_fn()
     started = time.monotonic()
-    result = dg.materialize([*definitions.assets, *definitions.asset_checks], resources=resources)
-    nightly = time.monotonic() - started
+    nightly = 'not key:"reports/daily_snapshot"'  # the partitioned snapshot has its own job
+    result = dg.materialize(
+        [*definitions.assets, *definitions.asset_checks], resources=resources, selection=nightly
+    )
+    nightly_s = time.monotonic() - started
     stats = requests.get(f"{emulator.url}/_sandbox/stats", timeout=10).json()
 
     started = time.monotonic()
-    dg.materialize([*definitions.assets, *definitions.asset_checks], resources=resources)
+    dg.materialize(
+        [*definitions.assets, *definitions.asset_checks], resources=resources, selection=nightly
+    )
     quiet = time.monotonic() - started
     quiet_stats = requests.get(f"{emulator.url}/_sandbox/stats", timeout=10).json()
     emulator.stop()
@@ -94,7 +99,7 @@ def main() -> None:
                 "counts": summary.counts,
                 "generate_s": round(generated, 1),
                 "emulator_index_s": round(indexed, 1),
-                "nightly_s": round(nightly, 1),
+                "nightly_s": round(nightly_s, 1),
                 "nightly_success": result.success,
                 "requests": stats["requests"],
                 "second_run_s": round(quiet - 0, 1),

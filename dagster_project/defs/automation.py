@@ -4,10 +4,19 @@ import dagster as dg
 
 from dagster_project.lib.asof import AS_OF_TAG, format_as_of
 
+SNAPSHOT = dg.AssetKey(["reports", "daily_snapshot"])
+
 nightly = dg.define_asset_job(
     "nightly",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(SNAPSHOT),
     description="Ingest the three sources, rebuild the chain, analyse, publish the reports.",
+)
+
+snapshot_backfill = dg.define_asset_job(
+    "snapshot_backfill",
+    selection=dg.AssetSelection.assets(SNAPSHOT),
+    description="Judge past days from the raw history, one partition per day (backfill a "
+    "range from the UI to draw a period's trend).",
 )
 
 

@@ -41,7 +41,7 @@ def judge(dataset: Path, db: Path, *, as_of: str | None = None,
         defs = harness.definitions()
         return dg.materialize(
             [*(defs.assets or []), *(defs.asset_checks or [])],
-            selection=selection,
+            selection=f"({selection}) and {harness.NOT_PARTITIONED}",
             resources=harness.resources_for(running.url, db, db.parent / "reports"),
             tags={AS_OF_TAG: as_of or manifest["as_of"]},
             raise_on_error=True,

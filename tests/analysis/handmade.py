@@ -12,16 +12,15 @@ import hashlib
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from dagster_project.defs.reports.snapshots import build_order
 from dagster_project.lib.chainsql import build_table
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import Batch, RawObject, RawStore
-from dagster_project.lib.sql import SQL_DIR
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 STATUSES = {
@@ -49,23 +48,6 @@ def jira_ts(moment: datetime, offset_hours: int = -7) -> str:
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-@cache
-def build_order() -> list[tuple[str, str]]:
-    """Chain and analysis SQL assets in dependency order (from the Dagster graph)."""
-    from dagster_project.definitions import defs
-
-    graph = defs.load_fn().resolve_asset_graph()
-    keys = [k for k in graph.toposorted_asset_keys if len(k.path) == 2]
-    out = []
-    for key in keys:
-        layer, table = key.path
-        if layer in ("chain", "analysis") and (
-            (SQL_DIR / layer / f"{table}.sql").is_file() or (SQL_DIR / layer / table).is_dir()
-        ):
-            out.append((layer, table))
-    return out
 
 
 @dataclass

@@ -21,7 +21,12 @@ def test_asset_graph_reads_like_the_pipeline():
                   "findings", "rework_events", "rework_items", "rework_root_causes",
                   "rework_share")
     }  # fmt: skip
-    assert groups["reports"] == {"reports/html_report", "reports/exports", "reports/history"}
+    assert groups["reports"] == {
+        "reports/html_report",
+        "reports/exports",
+        "reports/history",
+        "reports/daily_snapshot",
+    }
     for spec in defs.resolve_all_asset_specs():
         assert spec.description, f"{spec.key} has no description"
         layer = spec.key.path[0]
@@ -50,7 +55,11 @@ def test_nightly_job_and_schedule():
     job = defs.resolve_job_def("nightly")
     selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     all_keys = {s.key.to_user_string() for s in defs.resolve_all_asset_specs()}
-    assert selected == all_keys
+    assert selected == all_keys - {"reports/daily_snapshot"}  # partitioned: its own job
+    backfill = defs.resolve_job_def("snapshot_backfill")
+    assert {k.to_user_string() for k in backfill.asset_layer.selected_asset_keys} == {
+        "reports/daily_snapshot"
+    }
     schedule = defs.resolve_schedule_def("nightly_0200")
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
