@@ -67,7 +67,7 @@ def line_chart(
 
 def history_charts(history: list[dict[str, Any]]) -> dict[str, LineChart | None]:
     """The report's trend charts from reports.history rows (oldest first)."""
-    days = [row["day"].date() if hasattr(row["day"], "date") else row["day"] for row in history]
+    days = [date.fromisoformat(str(row["day"])[:10]) for row in history]
     return {
         "rates": line_chart(
             days,

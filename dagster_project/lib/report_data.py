@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import duckdb
@@ -66,7 +67,7 @@ def report_data(con: duckdb.DuckDBPyConnection, small_sample: int = 5) -> dict[s
             data[f"{kind}s" if kind == "gap" else kind] = _records(
                 con,
                 """
-                SELECT rule_id, severity, subject_key, summary, web_url, waived
+                SELECT rule_id, severity, subject_key, summary, web_url, waived, evidence
                 FROM analysis.findings WHERE kind = ?
                 ORDER BY waived, CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, rule_id, subject_key LIMIT ?""",
                 [kind, LIST_CAP],
@@ -101,14 +102,44 @@ def report_data(con: duckdb.DuckDBPyConnection, small_sample: int = 5) -> dict[s
             FROM analysis.rework_root_causes ORDER BY factor = 'any' DESC, relative_risk DESC NULLS LAST""",
         )
     data["history"] = (
-        _records(con, "SELECT * FROM reports.history ORDER BY day")
+        _records(
+            con,
+            "SELECT * EXCLUDE (day), strftime(day, '%Y-%m-%d') AS day "
+            "FROM reports.history ORDER BY day",
+        )
         if _has(con, "reports.history")
         else []
     )
+    if _has(con, "analysis.gate_evaluations"):
+        data["gate_months"] = _records(
+            con,
+            """
+            SELECT gate_id, strftime(triggered_at, '%Y-%m') AS month,
+                   count(*) FILTER (WHERE status = 'compliant') AS compliant,
+                   count(*) FILTER (WHERE status IN ('compliant', 'late', 'violated')) AS judged
+            FROM analysis.gate_evaluations WHERE triggered_at IS NOT NULL
+            GROUP BY ALL ORDER BY gate_id, month DESC""",
+        )
+    if _has(con, "analysis.rework_share"):
+        data["rework_months"] = _records(
+            con,
+            """
+            SELECT team, strftime(month, '%Y-%m') AS month, round(share, 3) AS share,
+                   rework_events, delivered_items, small_sample
+            FROM analysis.rework_share ORDER BY team, month DESC""",
+        )
+    for finding in data.get("drift", []):
+        finding["excerpt"] = drift_excerpt(finding["rule_id"], finding.pop("evidence", None))
     judged = sum(g["compliant"] + g["late"] + g["violated"] for g in data["gates"])
     compliant = sum(g["compliant"] for g in data["gates"])
     rework_h = sum(r["rework_hours"] or 0 for r in data["rework"])
     delivered_h = sum(r["delivered_hours"] or 0 for r in data["rework"])
+    previous = (
+        [h for h in data["history"] if h["as_of"] < data["history"][-1]["as_of"]]
+        if data["history"]
+        else []
+    )
+    data["headline_previous"] = previous[-1] if previous else None
     data["headline"] = {
         "gate_compliance": compliant / judged if judged else None,
         "gates_judged": judged,
@@ -119,3 +150,33 @@ def report_data(con: duckdb.DuckDBPyConnection, small_sample: int = 5) -> dict[s
         "rework_share": rework_h / (rework_h + delivered_h) if rework_h + delivered_h else None,
     }
     return data
+
+
+def drift_excerpt(rule_id: str, evidence: str | None, limit: int = 300) -> str:
+    """The before/after a manager reads beside a drift finding (the full evidence is in
+    analysis.findings)."""
+    try:
+        found = json.loads(evidence or "{}")
+    except ValueError:
+        return ""
+    parts: list[str] = []
+    if rule_id == "scope_changed_after_start":
+        for change in found.get("changes", []):
+            parts.append(
+                f"{change['field']}: {change.get('before') or '∅'} → {change.get('after') or '∅'}"
+            )
+    elif rule_id == "prd_edited_after_stories":
+        for section in found.get("sections", []):
+            parts.append(
+                f"{section['heading'] or '(top)'}: −{section.get('before') or '∅'} +{section.get('after') or '∅'}"
+            )
+    elif rule_id == "spec_drift_from_approved":
+        for spec in found.get("specs", []):
+            ordered = sorted(spec.get("changes") or [], key=lambda c: not c["breaking"])
+            for change in ordered[:4]:
+                mark = "breaking " if change["breaking"] else ""
+                parts.append(f"{mark}{change['category']} at {change['location']}")
+            if spec.get("error"):
+                parts.append(spec["error"])
+    text = "; ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
