@@ -18,7 +18,6 @@ from dagster_duckdb import DuckDBResource
 from dagster_project.lib.asof import parse_as_of
 from dagster_project.lib.chainsql import build_table
 from dagster_project.lib.policy import load_policy
-from dagster_project.lib.sql import run_sql
 
 
 @cache
@@ -70,15 +69,19 @@ def reports_daily_snapshot(
             for layer, table in order:
                 build_table(scratch_con, layer, table, policy, as_of)
             build_table(scratch_con, "reports", "history", policy, as_of)
-            row = scratch_con.execute("SELECT * FROM reports.history WHERE day = ?", [day]).df()
+            row = scratch_con.execute(
+                "SELECT * FROM reports.history WHERE day = ?", [day]
+            ).to_arrow_table()
     with duckdb.get_connection() as con:
-        run_sql(con, "reports/snapshots")
         con.register("snapshot_row", row)
+        con.execute("CREATE SCHEMA IF NOT EXISTS reports")
+        # the columns of reports.history (sql/reports/history.sql), one row per day
+        con.execute("CREATE TABLE IF NOT EXISTS reports.snapshots AS FROM snapshot_row LIMIT 0")
         con.execute("BEGIN TRANSACTION")
         con.execute("DELETE FROM reports.snapshots WHERE day = ?", [day])
         con.execute("INSERT INTO reports.snapshots BY NAME SELECT * FROM snapshot_row")
         con.execute("COMMIT")
-    values = row.iloc[0].to_dict()
+    values = row.to_pylist()[0]
     return dg.MaterializeResult(
         metadata={
             "day": day,
