@@ -23,3 +23,10 @@ CREATE OR REPLACE TEMP MACRO selector_matches(r, s) AS
 -- Headings compared as a reader would: case, surrounding spaces and a trailing colon ignored.
 CREATE OR REPLACE TEMP MACRO heading_keys(xs) AS
     list_transform(coalesce(xs, []), lambda h: lower(trim(rtrim(trim(h), ':'))));
+-- A cheap pre-test before the Python section recognisers: can `value` hold a heading
+-- `heading` at all (its words, any spacing, any case)? Headings with other characters
+-- than letters, digits and spaces always go to the recogniser.
+CREATE OR REPLACE TEMP MACRO may_hold_heading(value, heading) AS
+    value IS NOT NULL AND (
+        NOT regexp_matches(heading, '^[A-Za-z0-9 ]+$')
+        OR regexp_matches(value, '(?i)' || regexp_replace(trim(heading), ' +', '\\s+', 'g')));

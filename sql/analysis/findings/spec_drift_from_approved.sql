@@ -25,7 +25,7 @@ approved AS (
                           lambda g: ref GLOB g)) > 0
     GROUP BY project_path, path
 ),
-compared AS (
+compared AS MATERIALIZED (
     SELECT c.project_path, c.path, c.ref, c.blob_id, c.raw_id, ap.a,
            driftgate_spec_diff(ap.a.content, c.content) AS d
     FROM files c

@@ -16,7 +16,9 @@ SELECT
     })                              AS evidence
 FROM analysis.text_timelines t
 WHERE CASE t.role
-        WHEN 'ac_field' THEN driftgate_meaningful(t.value, policy_list('$.requirements.placeholders'))
-        ELSE driftgate_section_present(t.value, policy_text('$.jira.acceptance_criteria_heading'),
-                                       policy_list('$.requirements.placeholders'))
+        WHEN 'ac_field' THEN nullif(trim(t.value), '') IS NOT NULL
+             AND driftgate_meaningful(t.value, policy_list('$.requirements.placeholders'))
+        ELSE may_hold_heading(t.value, policy_text('$.jira.acceptance_criteria_heading'))
+             AND driftgate_section_present(t.value, policy_text('$.jira.acceptance_criteria_heading'),
+                                           policy_list('$.requirements.placeholders'))
       END

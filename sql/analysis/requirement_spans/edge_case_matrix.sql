@@ -15,6 +15,7 @@ SELECT
     })                              AS evidence
 FROM analysis.text_timelines t
 WHERE t.role = 'description'
+  AND may_hold_heading(t.value, policy_text('$.jira.edge_cases_heading'))
   AND driftgate_section_has_table(t.value, policy_text('$.jira.edge_cases_heading'))
 UNION ALL
 SELECT
