@@ -40,11 +40,11 @@ gate_factors AS (
 ),
 issue_rule_subjects AS (
     -- the item itself and its epic, with the item's start
-    SELECT i.subject_key AS item_key, m.started_at, s.*
-    FROM items i
-    JOIN moments m USING (subject_key)
-    JOIN analysis.subjects s
-      ON s.subject_type = 'issue' AND (s.subject_key = i.subject_key OR list_contains(i.epics, s.subject_key))
+    SELECT x.item_key, m.started_at, s.*
+    FROM (SELECT subject_key AS item_key, unnest(list_distinct([subject_key] || epics)) AS key
+          FROM items) x
+    JOIN moments m ON m.subject_key = x.item_key
+    JOIN analysis.subjects s ON s.subject_type = 'issue' AND s.subject_key = x.key
     WHERE m.started_at IS NOT NULL
 ),
 gap_factors AS (
@@ -62,18 +62,27 @@ gap_factors AS (
     FROM analysis.findings f JOIN item_mrs im ON im.mr_key = f.subject_key
     WHERE f.kind = 'gap' AND f.subject_type = 'merge_request' AND NOT f.waived
 ),
+item_scope AS (
+    -- the issues whose drift an item carries: itself and its epics
+    SELECT subject_key AS item_key, unnest(list_distinct([subject_key] || epics)) AS key
+    FROM items
+),
+drift AS (
+    SELECT subject_type, subject_key, rule_id FROM analysis.findings
+    WHERE kind = 'drift' AND NOT waived
+),
 drift_factors AS (
-    SELECT i.subject_key AS item_key, 'drift:' || f.rule_id AS factor
-    FROM items i
-    JOIN analysis.findings f
-      ON f.kind = 'drift' AND NOT f.waived
-     AND ((f.subject_type = 'issue' AND (f.subject_key = i.subject_key OR list_contains(i.epics, f.subject_key)))
-          OR (f.subject_type = 'page' AND f.subject_key IN (
-                SELECT p.page_id FROM analysis.linked_pages p WHERE list_contains(i.epics, p.issue_key))))
+    SELECT x.item_key, 'drift:' || f.rule_id AS factor
+    FROM item_scope x JOIN drift f ON f.subject_type = 'issue' AND f.subject_key = x.key
+    UNION
+    SELECT x.item_key, 'drift:' || f.rule_id
+    FROM item_scope x
+    JOIN analysis.linked_pages p ON p.issue_key = x.key AND x.key <> x.item_key  -- epic pages
+    JOIN drift f ON f.subject_type = 'page' AND f.subject_key = p.page_id
     UNION
     SELECT im.item_key, 'drift:' || f.rule_id
-    FROM analysis.findings f JOIN item_mrs im ON im.mr_key = f.subject_key
-    WHERE f.kind = 'drift' AND f.subject_type = 'merge_request' AND NOT f.waived
+    FROM drift f JOIN item_mrs im ON im.mr_key = f.subject_key
+    WHERE f.subject_type = 'merge_request'
 ),
 factors AS (
     SELECT item_key, list(DISTINCT factor ORDER BY factor) AS factors
