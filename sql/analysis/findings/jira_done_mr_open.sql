@@ -5,8 +5,9 @@ WITH pairs AS (
     SELECT i.subject_key, i.project, i.title, i.web_url, i.raw_id, i.last_done_at,
            m.subject_key AS mr_key, m.web_url AS mr_url, m.created_at AS mr_created_at
     FROM analysis.subjects i
-    JOIN analysis.subjects m
-      ON m.subject_type = 'merge_request' AND list_contains(m.linked_issues, i.subject_key)
+    JOIN (SELECT *, unnest(linked_issues) AS linked_issue FROM analysis.subjects
+          WHERE subject_type = 'merge_request') m
+      ON m.linked_issue = i.subject_key
     WHERE i.subject_type = 'issue' AND i.status_category = 'done' AND m.mr_state = 'opened'
 )
 SELECT

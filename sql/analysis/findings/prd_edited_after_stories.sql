@@ -66,8 +66,8 @@ affected AS (
     SELECT p.page_id,
            list({key: s.subject_key, url: s.web_url, updated_since: w.updated_at > p.first_late_at}
                 ORDER BY s.subject_key) AS stories
-    FROM per_page p
-    JOIN stories s ON list_contains(p.epics, s.epic_key) AND s.created_at < p.first_late_at
+    FROM (SELECT *, unnest(epics) AS epic_key FROM per_page) p
+    JOIN stories s ON s.epic_key = p.epic_key AND s.created_at < p.first_late_at
     JOIN chain.work_items w ON w.issue_key = s.subject_key
     GROUP BY p.page_id
 )
