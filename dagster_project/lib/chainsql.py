@@ -22,12 +22,19 @@ import pyarrow as pa
 from dagster_project.lib.gitlab_text import diff_line_counts, diff_lines, issue_keys, matches_any
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import ensure_raw_schema
-from dagster_project.lib.recognisers import register_recogniser_functions, section_body
+from dagster_project.lib.recognisers import (
+    has_sections,
+    meaningful_text,
+    section_body,
+    section_has_table,
+    section_present,
+    storage_headings,
+)
 from dagster_project.lib.richtext import to_text
 from dagster_project.lib.spec_diff import diff_specs
 from dagster_project.lib.sql import JsonValue, run_sql
 from dagster_project.lib.storage_format import carries_marker, issue_mentions, storage_to_text
-from dagster_project.lib.text_diff import register_text_diff_functions
+from dagster_project.lib.text_diff import changed_sections, changed_words
 
 DIFF_COUNTS_TYPE = duckdb.struct_type({"added": "INTEGER", "removed": "INTEGER"})
 DIFF_LINES_TYPE = duckdb.struct_type({"added": "INTEGER[]", "removed": "INTEGER[]"})
@@ -51,6 +58,9 @@ SPEC_DIFF_TYPE = duckdb.struct_type(
         "unresolved_refs": "VARCHAR[]",
     }
 )
+SECTIONS_TYPE = duckdb.list_type(
+    duckdb.struct_type({"heading": "VARCHAR", "before": "VARCHAR", "after": "VARCHAR"})
+)
 MENTIONS_TYPE = duckdb.list_type(
     duckdb.struct_type({"issue_key": "VARCHAR", "found_by": "VARCHAR"})
 )
@@ -70,12 +80,7 @@ def _text_of_json(value: str | None) -> str | None:
 
 def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     """Idempotent: a connection that already has the functions keeps them."""
-    try:
-        con.create_function(
-            "driftgate_text", _text_of_json, ["VARCHAR"], "VARCHAR", null_handling="special"
-        )
-    except (duckdb.CatalogException, duckdb.NotImplementedException):
-        pass
+    _create(con, "driftgate_text", _text_of_json, ["VARCHAR"], "VARCHAR")
     # Confluence storage format (lib/storage_format.py).
     _create(con, "driftgate_storage_text", _storage_text, ["VARCHAR"], "VARCHAR")
     _create(con, "driftgate_issue_mentions", _mentions, ["VARCHAR"], MENTIONS_TYPE)
@@ -85,11 +90,22 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     _create(con, "driftgate_diff_counts", _diff_counts, ["VARCHAR"], DIFF_COUNTS_TYPE)
     _create(con, "driftgate_diff_lines", _diff_lines, ["VARCHAR"], DIFF_LINES_TYPE)
     _create(con, "driftgate_issue_keys", _issue_keys, ["VARCHAR"], "VARCHAR[]")
-    # Requirement recognisers over rich text (lib/recognisers.py).
-    register_recogniser_functions(con)
+    # Requirement recognisers over rich text (lib/recognisers.py); NULL inputs give
+    # False or [], never NULL; a NULL placeholder list means the defaults.
+    _create(con, "driftgate_meaningful", meaningful_text, ["VARCHAR", "VARCHAR[]"], "BOOLEAN")
+    _create(con, "driftgate_section_present", section_present,
+            ["VARCHAR", "VARCHAR", "VARCHAR[]"], "BOOLEAN")  # fmt: skip
+    _create(
+        con, "driftgate_section_has_table", section_has_table, ["VARCHAR", "VARCHAR"], "BOOLEAN"
+    )
     _create(con, "driftgate_section_text", section_body, ["VARCHAR", "VARCHAR"], "VARCHAR")
+    _create(con, "driftgate_storage_headings", storage_headings, ["VARCHAR"], "VARCHAR[]")
+    _create(con, "driftgate_has_sections", has_sections, ["VARCHAR", "VARCHAR[]"], "BOOLEAN")
     # How much and where a page changed (lib/text_diff.py); API specs (lib/spec_diff.py).
-    register_text_diff_functions(con)
+    _create(con, "driftgate_changed_words", changed_words,
+            ["VARCHAR", "VARCHAR", "VARCHAR"], "INTEGER")  # fmt: skip
+    _create(con, "driftgate_changed_sections", changed_sections,
+            ["VARCHAR", "VARCHAR", "VARCHAR[]", "VARCHAR"], SECTIONS_TYPE)  # fmt: skip
     _create(con, "driftgate_spec_diff", _spec_diff, ["VARCHAR", "VARCHAR"], SPEC_DIFF_TYPE)
 
 

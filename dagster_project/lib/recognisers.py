@@ -4,7 +4,7 @@ These live in Python, not in the analysis SQL, because the values are rich text:
 fields arrive as wiki markup (REST v2), ADF JSON (REST v3) or plain changelog strings,
 and Confluence bodies as storage XHTML. Telling a heading from a numbered list item, a
 table from prose or "TBD" from content needs a parser, which SQL does not have. The
-SQL layer calls them through ``register_recogniser_functions``.
+SQL layer registers them in ``lib/chainsql.register_functions``.
 
 Every function accepts the three shapes a value comes in (see ``decode_rich``) and is
 total: malformed input yields False, None or [] and never an exception.
@@ -39,8 +39,6 @@ from collections.abc import Iterable
 from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any
-
-import duckdb
 
 from dagster_project.lib.policy import DEFAULT_PLACEHOLDERS
 from dagster_project.lib.richtext import adf_to_text, adf_to_wiki, to_text, wiki_to_adf
@@ -423,28 +421,3 @@ def has_sections(storage_xhtml: Any, required: Iterable[str] | None) -> bool:
 
 
 # -- SQL ------------------------------------------------------------------------------------
-
-
-def register_recogniser_functions(con: duckdb.DuckDBPyConnection) -> None:
-    """Expose the recognisers to SQL; idempotent. NULL inputs give False or [], never NULL.
-
-    A NULL placeholder list means the defaults; an empty list means none (blank and
-    punctuation-only text still counts as empty).
-    """
-    functions = (
-        ("driftgate_meaningful", meaningful_text, ["VARCHAR", "VARCHAR[]"], "BOOLEAN"),
-        (
-            "driftgate_section_present",
-            section_present,
-            ["VARCHAR", "VARCHAR", "VARCHAR[]"],
-            "BOOLEAN",
-        ),
-        ("driftgate_section_has_table", section_has_table, ["VARCHAR", "VARCHAR"], "BOOLEAN"),
-        ("driftgate_storage_headings", storage_headings, ["VARCHAR"], "VARCHAR[]"),
-        ("driftgate_has_sections", has_sections, ["VARCHAR", "VARCHAR[]"], "BOOLEAN"),
-    )
-    for name, fn, params, returns in functions:
-        try:
-            con.create_function(name, fn, params, returns, null_handling="special")
-        except (duckdb.CatalogException, duckdb.NotImplementedException):  # already there
-            pass

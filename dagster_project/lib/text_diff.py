@@ -14,13 +14,8 @@ import difflib
 import re
 from collections.abc import Iterable
 
-import duckdb
-
 _WORD = re.compile(r"\w+", re.UNICODE)
 EXCERPT = 160
-SECTIONS_TYPE = duckdb.list_type(
-    duckdb.struct_type({"heading": "VARCHAR", "before": "VARCHAR", "after": "VARCHAR"})
-)
 
 
 def _lines(text: str | None, ignore_label: str | None) -> list[str]:
@@ -89,21 +84,3 @@ def changed_sections(
         added = [line for line in b if line not in a]
         out.append({"heading": heading, "before": _excerpt(removed), "after": _excerpt(added)})
     return out
-
-
-def register_text_diff_functions(con: duckdb.DuckDBPyConnection) -> None:
-    """``driftgate_changed_words(before, after, ignore_label)`` and
-    ``driftgate_changed_sections(before, after, headings, ignore_label)``."""
-    for name, fn, params, returns in (
-        ("driftgate_changed_words", changed_words, ["VARCHAR", "VARCHAR", "VARCHAR"], "INTEGER"),
-        (
-            "driftgate_changed_sections",
-            changed_sections,
-            ["VARCHAR", "VARCHAR", "VARCHAR[]", "VARCHAR"],
-            SECTIONS_TYPE,
-        ),
-    ):
-        try:
-            con.create_function(name, fn, params, returns, null_handling="special")
-        except (duckdb.CatalogException, duckdb.NotImplementedException):
-            pass

@@ -7,12 +7,12 @@ import json
 import duckdb
 import pytest
 
+from dagster_project.lib.chainsql import register_functions
 from dagster_project.lib.recognisers import (
     decode_rich,
     has_sections,
     is_placeholder,
     meaningful_text,
-    register_recogniser_functions,
     section_body,
     section_has_table,
     section_present,
@@ -544,8 +544,8 @@ def test_has_sections_requires_every_heading():
 @pytest.fixture
 def con():
     connection = duckdb.connect()
-    register_recogniser_functions(connection)
-    register_recogniser_functions(connection)  # idempotent
+    register_functions(connection)
+    register_functions(connection)  # idempotent
     yield connection
     connection.close()
 
