@@ -7,12 +7,9 @@ CREATE SCHEMA IF NOT EXISTS analysis;
 
 CREATE OR REPLACE TABLE analysis.findings AS
 WITH waived AS (
-    SELECT subject_key, target_id AS rule_id,
-           arg_max({owner: owner, reason: reason, expires: expires, source: source, active: active},
-                   {a: active, e: coalesce(expires, DATE '9999-12-31'), s: source}) AS waiver
+    SELECT subject_key, target_id AS rule_id, waiver
     FROM analysis.waivers
-    WHERE target = 'rule'
-    GROUP BY subject_key, target_id
+    WHERE target = 'rule' AND effective
 )
 SELECT
     r.finding_id, r.kind, r.rule_id, r.subject_type, r.subject_key, r.severity,

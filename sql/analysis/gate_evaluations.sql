@@ -37,13 +37,9 @@ judged AS (
     FROM per_subject p
 ),
 waived AS (
-    SELECT subject_key, target_id AS gate_id,
-           arg_max({owner: owner, reason: reason, expires: expires, source: source, active: active},
-                   {a: active, e: coalesce(expires, DATE '9999-12-31'), s: source})
-                   AS waiver
+    SELECT subject_key, target_id AS gate_id, waiver
     FROM analysis.waivers
-    WHERE target = 'gate'
-    GROUP BY subject_key, target_id
+    WHERE target = 'gate' AND effective
 )
 SELECT
     j.gate_id,

@@ -2,7 +2,8 @@
 --   policy      waivers.entries of the policy file (owner, reason, expiry)
 --   jira_label  a label <waivers.jira_label_prefix><gate or rule id> on a Jira issue
 --               (the owner is who added it, from the changelog); it does not expire
--- active: not expired at as_of (an expiry date counts through its whole day, UTC).
+-- active: not expired at as_of (an expiry date counts through its whole day, UTC);
+-- effective: the waiver gates and findings read when several name the same target.
 CREATE SCHEMA IF NOT EXISTS analysis;
 
 CREATE OR REPLACE TABLE analysis.waivers AS
@@ -46,9 +47,20 @@ from_labels AS (
     FROM labelled l
     JOIN targets t USING (target_id)
     LEFT JOIN label_authors a ON a.issue_key = l.subject_key AND a.label = l.label
+),
+judged AS (
+    SELECT w.*,
+           w.expires IS NULL OR w.expires >= CAST(timezone('UTC', as_of()) AS DATE) AS active
+    FROM (SELECT * FROM from_policy UNION ALL SELECT * FROM from_labels) w
 )
-SELECT w.*,
-       w.expires IS NULL OR w.expires >= CAST(timezone('UTC', as_of()) AS DATE) AS active,
+SELECT *,
+       -- the one that counts for its subject and gate or rule: an active one first, then
+       -- the latest expiry (none = never), then by source
+       row_number() OVER (PARTITION BY subject_key, target, target_id
+                          ORDER BY active DESC, coalesce(expires, DATE '9999-12-31') DESC,
+                                   source DESC) = 1 AS effective,
+       {owner: owner, reason: reason, expires: expires, source: source, active: active}
+                                                              AS waiver,
        as_of() AS as_of
-FROM (SELECT * FROM from_policy UNION ALL SELECT * FROM from_labels) w
+FROM judged
 ORDER BY subject_key, target, target_id, source;
