@@ -67,7 +67,11 @@ def report_data(con: duckdb.DuckDBPyConnection, small_sample: int = 5) -> dict[s
             data[f"{kind}s" if kind == "gap" else kind] = _records(
                 con,
                 """
-                SELECT rule_id, severity, subject_key, summary, web_url, waived, evidence
+                SELECT rule_id, severity, subject_key, summary, web_url, waived, evidence,
+                       -- a page reads by its title, not its numeric id
+                       CASE WHEN subject_type = 'page'
+                            THEN coalesce(evidence->>'$.subject.title', subject_key)
+                            ELSE subject_key END AS subject_label
                 FROM analysis.findings WHERE kind = ?
                 ORDER BY waived, CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, rule_id, subject_key LIMIT ?""",
                 [kind, LIST_CAP],
