@@ -10,13 +10,13 @@ import os
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from dagster_project.lib.connections import SOURCE_URL_VARS
 from dagster_project.sandbox.runtime import DEFAULT_DATASET, DEFAULT_SEED
-
-SOURCE_URL_VARS = ("JIRA_URL", "GITLAB_URL", "CONFLUENCE_URL")
 
 
 class CliError(Exception):
@@ -51,12 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dataset", default=str(DEFAULT_DATASET), help="demo dataset folder")
     demo.set_defaults(handler=cmd_demo)
 
-    run = sub.add_parser("run", help="run the nightly job (real servers or a sandbox dataset)")
+    run = sub.add_parser(
+        "run",
+        help="run the nightly job (real servers or a sandbox dataset)",
+        description="Run the nightly job once, in this process: ingest, chain, analysis, "
+        "reports. One line per source and per failure on the console; the full log, with "
+        "tracebacks, in a file whose path is printed.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("--dataset", help="dataset served by the emulator (default: the demo)")
+    run.add_argument("--as-of", help=as_of_help())
     run.add_argument(
-        "--as-of",
-        help="judge as of this ISO-8601 date or timestamp (default: DRIFTGATE_AS_OF, else a "
-        "sandbox dataset's as_of, else the moment the run starts)",
+        "-v", "--verbose", action="store_true", help="also print Dagster's own event log"
     )
     run.set_defaults(handler=cmd_run)
 
@@ -94,6 +101,38 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.set_defaults(handler=cmd_policy_check)
     return parser
+
+
+RUN_EPILOG = """environment:
+  JIRA_URL, JIRA_USER, JIRA_TOKEN       Jira Cloud or Server/DC (no user: a PAT as Bearer)
+  GITLAB_URL, GITLAB_TOKEN              GitLab, API v4 (base URL, without /api/v4)
+  CONFLUENCE_URL, CONFLUENCE_USER, CONFLUENCE_TOKEN
+                                        Confluence (https://site/wiki)
+    No source URL set: the sandbox serves all three. Some set: only those are read and
+    the others are skipped; the sandbox never fills in beside a real server.
+  DRIFTGATE_DB         DuckDB file (default data/driftgate.duckdb); it holds one
+                       organisation: another instance of a source is refused
+  DRIFTGATE_REPORTS    reports folder (default reports/)
+  DRIFTGATE_POLICY     policy file (default dagster_project/policy/default.yaml)
+  DRIFTGATE_DATASET    dataset the sandbox serves (default data/sandbox/demo)
+  DRIFTGATE_AS_OF      the moment judged at, when --as-of is not given
+  DAGSTER_HOME         the Dagster instance the run is recorded in (default .dagster_home/)
+"""
+
+
+def as_of_help() -> str:
+    """--as-of's help, with the default it would take here and now."""
+    from dagster_project.lib.asof import dataset_as_of, format_as_of
+
+    text = (
+        "judge as of this ISO-8601 date or timestamp. Default: DRIFTGATE_AS_OF if set; "
+        "else, when the sandbox serves every source, the dataset's as_of"
+    )
+    dataset = os.environ.get("DRIFTGATE_DATASET", str(DEFAULT_DATASET))
+    known = dataset_as_of(dataset)
+    if known is not None:
+        text += f" ({dataset}: {format_as_of(known)})"
+    return text + "; else the moment the run starts (UTC)"
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
@@ -293,12 +332,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(f"--dataset serves the sandbox, but {', '.join(configured)} is set")
     if args.dataset and not Path(args.dataset, "manifest.json").exists():
         raise CliError(f"{args.dataset} is not a dataset (no manifest.json)")
-    return run_nightly(dataset=args.dataset, as_of=args.as_of)
+    return run_nightly(dataset=args.dataset, as_of=args.as_of, verbose=args.verbose)
 
 
-def run_nightly(dataset: str | None = None, as_of: str | None = None, quiet: bool = False) -> int:
-    """Execute the nightly job in this process and print where its outputs are."""
+def run_nightly(
+    dataset: str | None = None, as_of: str | None = None, quiet: bool = False, verbose: bool = False
+) -> int:
+    """Execute the nightly job in this process and print where its outputs are.
+
+    The console gets one line per source and per failure; the full event log, with
+    tracebacks, goes to a file whose path is printed."""
     from dagster_project.lib.asof import AS_OF_TAG, dataset_as_of, format_as_of, parse_as_of
+    from dagster_project.lib.runlock import DatabaseBusy, run_lock
 
     if dataset:
         os.environ["DRIFTGATE_DATASET"] = str(Path(dataset).resolve())
@@ -309,10 +354,32 @@ def run_nightly(dataset: str | None = None, as_of: str | None = None, quiet: boo
     if chosen is None and dataset:  # a sandbox organisation's "now" is its generation moment
         chosen = dataset_as_of(dataset)
     tags = {AS_OF_TAG: format_as_of(chosen)} if chosen else {}
+    db = os.environ.get("DRIFTGATE_DB", str(Path("data") / "driftgate.duckdb"))
+    try:
+        with run_lock(db):
+            _database_writable(db)
+            return _execute_nightly(db, tags, quiet=quiet, verbose=verbose)
+    except DatabaseBusy as exc:
+        raise CliError(str(exc)) from None
 
+
+def _database_writable(db: str) -> None:
+    """Fail at once, naming the holder, when another process has the file open."""
+    import duckdb
+
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        duckdb.connect(db).close()
+    except duckdb.IOException as exc:
+        holder = str(exc).split("Conflicting lock is held in", 1)[-1].strip().rstrip(".")
+        raise CliError(f"{db} is open in another process ({holder[:160]})") from None
+
+
+def _execute_nightly(db: str, tags: dict[str, str], *, quiet: bool, verbose: bool) -> int:
     import dagster as dg
 
     from dagster_project.definitions import defs
+    from dagster_project.runlog import RunWatcher, failure_lines, write_run_log
 
     definitions = defs.load_fn()
     job = definitions.resolve_job_def("nightly")
@@ -320,23 +387,33 @@ def run_nightly(dataset: str | None = None, as_of: str | None = None, quiet: boo
     # the same DAGSTER_HOME: the runs, materialisations and checks show in the UI.
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DAGSTER_HOME).resolve())))
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()  # defaults: local storage in the folder
+    settings = home / "dagster.yaml"
+    if not settings.exists():  # defaults: local storage in the folder; no telemetry
+        settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     instance = dg.DagsterInstance.get()
-    started = time.monotonic()
-    level = "WARNING" if quiet else "INFO"  # progress, not debug
+    run_id = str(uuid.uuid4())  # Dagster run ids are UUIDs
+    log_file = home / "logs" / f"nightly-{run_id[:8]}.log"
+    # Dagster's own console output carries every traceback: only with --verbose.
+    level = "DEBUG" if verbose else "CRITICAL"
     config = {"loggers": {"console": {"config": {"log_level": level}}}}
-    result = job.execute_in_process(
-        instance=instance, raise_on_error=False, run_config=config, tags=tags
-    )
+    started = time.monotonic()
+    with RunWatcher(instance, run_id, echo=not (quiet or verbose)):
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, run_config=config, tags=tags, run_id=run_id
+        )
     elapsed = time.monotonic() - started
+    write_run_log(instance, run_id, log_file)
     if not result.success:
-        failed = [e for e in result.all_events if e.is_step_failure]
-        detail = failed[0].event_specific_data.error.message if failed else "see the run log"  # type: ignore[union-attr]
-        raise CliError(f"nightly job failed after {elapsed:.1f}s: {detail.strip()}")
-    print(f"nightly job succeeded in {elapsed:.1f}s", flush=True)
+        lines = failure_lines(instance, run_id)
+        for line in lines:
+            print(line, file=sys.stderr, flush=True)
+        raise CliError(
+            f"nightly job failed after {elapsed:.1f}s ({len(lines)} failed step(s)); "
+            f"full log: {log_file}"
+        )
+    print(f"nightly job succeeded in {elapsed:.1f}s (log: {log_file})", flush=True)
     if quiet:
         return 0
-    db = os.environ.get("DRIFTGATE_DB", str(Path("data") / "driftgate.duckdb"))
     reports = Path(os.environ.get("DRIFTGATE_REPORTS", "reports"))
     print(f"database: {Path(db).resolve()}")
     latest = reports / "latest.html"

@@ -1,20 +1,24 @@
 """Resources: the three sources, the sandbox that stands in for them, and DuckDB.
 
 Connections come from environment variables through ``dg.EnvVar`` (the UI shows the
-variable's name, never its value). When a source URL is not set, that source is served
-by the sandbox emulator on a loopback port, so a fresh clone runs with no setup.
+variable's name, never its value). When no source URL is set, the sandbox emulator
+serves all three on a loopback port, so a fresh clone runs with no setup. The sandbox
+never stands in beside a real server: once any source URL is set, a source without one
+is skipped (one line in the log and the CLI), never filled with simulated data.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import ClassVar
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.lib.connections import Connection
+from dagster_project.lib.connections import SOURCE_URL_VARS, Connection
+from dagster_project.lib.policy import Policy
 from dagster_project.sandbox.runtime import DEFAULT_DATASET, sandbox_url
 
 DEFAULT_DB = str(Path("data") / "driftgate.duckdb")
@@ -22,9 +26,13 @@ DEFAULT_REPORTS = "reports"
 
 
 class SandboxResource(dg.ConfigurableResource):
-    """The emulator serving a dataset directory; used by any source left unconfigured."""
+    """The emulator serving a dataset directory, for sources left unconfigured.
+
+    ``enabled`` is false as soon as any source URL is configured: real and simulated
+    data never meet in one database."""
 
     dataset_dir: str = str(DEFAULT_DATASET)
+    enabled: bool = True
 
     def url(self) -> str:
         return sandbox_url(self.dataset_dir)
@@ -36,14 +44,27 @@ class _SourceResource(dg.ConfigurableResource):
     url: str | None = None
     user: str | None = None
     token: str | None = None
-    timeout_s: float = 30.0
+    timeout_s: float | None = None  # default: the policy's ingest.request_timeout_seconds
     max_retries: int = 6
     retry_base_s: float = 0.5
     sandbox: SandboxResource
 
     path_prefix: ClassVar[str] = ""
+    env_prefix: ClassVar[str] = ""
 
-    def connection(self) -> Connection:
+    def skip_reason(self) -> str | None:
+        """Why this source is not read in this run, or None when it is."""
+        if self.url or self.sandbox.enabled:
+            return None
+        return (
+            f"{self.env_prefix}_URL is not set while another source URL is: skipped "
+            "(the sandbox serves only when no source URL is set)"
+        )
+
+    def connection(self, policy: Policy | None = None) -> Connection:
+        """Where and how to connect; the policy sets the timeout and the outer deadline
+        of this source's ingest, counted from now."""
+        policy = policy or Policy()
         if self.url:
             url, user, token = self.url.rstrip("/"), self.user or "", self.token or ""
         else:  # the sandbox accepts any credentials
@@ -52,24 +73,30 @@ class _SourceResource(dg.ConfigurableResource):
             url=url,
             user=user,
             token=token,
-            timeout_s=self.timeout_s,
+            timeout_s=self.timeout_s or policy.ingest.request_timeout_seconds,
             max_retries=self.max_retries,
             retry_base_s=self.retry_base_s,
+            deadline_at=time.monotonic() + policy.ingest.source_deadline_minutes * 60,
         )
 
 
 class JiraResource(_SourceResource):
     """Jira Cloud or Server/DC (the flavour is read from /serverInfo)."""
 
+    env_prefix: ClassVar[str] = "JIRA"
+
 
 class GitlabResource(_SourceResource):
     """GitLab (gitlab.com or self-managed), API v4."""
+
+    env_prefix: ClassVar[str] = "GITLAB"
 
 
 class ConfluenceResource(_SourceResource):
     """Confluence, REST API v1 under /wiki."""
 
     path_prefix: ClassVar[str] = "/wiki"
+    env_prefix: ClassVar[str] = "CONFLUENCE"
 
 
 class ReportsResource(dg.ConfigurableResource):
@@ -93,7 +120,10 @@ def env_or(name: str, default: str | None = None) -> dg.EnvVar | str | None:
 
 
 def source_resources() -> dict[str, dg.ConfigurableResource]:
-    sandbox = SandboxResource(dataset_dir=env_or("DRIFTGATE_DATASET", str(DEFAULT_DATASET)))
+    sandbox = SandboxResource(
+        dataset_dir=env_or("DRIFTGATE_DATASET", str(DEFAULT_DATASET)),
+        enabled=not any(os.environ.get(name) for name in SOURCE_URL_VARS),
+    )
     return {
         "sandbox": sandbox,
         "jira": JiraResource(

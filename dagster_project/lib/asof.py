@@ -13,8 +13,9 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dagster_project.lib.connections import SOURCE_URL_VARS
+
 AS_OF_TAG = "driftgate/as_of"
-SOURCE_URL_VARS = ("JIRA_URL", "GITLAB_URL", "CONFLUENCE_URL")
 
 
 def parse_as_of(value: str) -> datetime:

@@ -41,6 +41,54 @@ class Ingest(_Strict):
     spec_globs: list[str] = ["**/openapi*.y*ml", "**/asyncapi*.y*ml", "**/*.openapi.json"]
     contract_test_globs: list[str] = ["**/contract*/**", "**/*contract*test*", "**/pacts/**"]
     observability_globs: list[str] = ["**/observability/**"]
+    # Connect and read timeout of one request, and the outer deadline of one source's
+    # whole ingest: past it, retries stop and the source fails with one line.
+    request_timeout_seconds: float = Field(30, gt=0, le=600)
+    source_deadline_minutes: float = Field(120, gt=0)
+
+
+SOURCES = ("jira", "gitlab", "confluence")
+
+
+class ParallelRequests(_Strict):
+    """At most this many steps read one source instance at a time (a Dagster
+    concurrency pool per source; each step sends one request at a time)."""
+
+    jira: int = Field(2, ge=1, le=64)
+    gitlab: int = Field(2, ge=1, le=64)
+    confluence: int = Field(2, ge=1, le=64)
+
+
+class Operations(_Strict):
+    """When the nightly job runs and how stale its outputs may get before checks fail.
+
+    ``DRIFTGATE_NIGHTLY_CRON`` and ``DRIFTGATE_TIMEZONE`` override the first two."""
+
+    nightly_cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+    freshness_hours: float = Field(26, gt=0)
+    parallel_requests: ParallelRequests = ParallelRequests()
+
+    @model_validator(mode="after")
+    def _valid_schedule(self) -> Operations:
+        check_schedule(self.nightly_cron, self.timezone)
+        return self
+
+
+def check_schedule(cron: str, timezone: str) -> None:
+    """Raise ValueError naming what is wrong with a cron string or a time zone."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if not is_valid_cron_string(cron):
+        raise ValueError(f"nightly_cron: {cron!r} is not a cron expression (e.g. '0 2 * * *')")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"timezone: {timezone!r} is not an IANA time zone (e.g. 'Europe/Berlin')"
+        ) from None
 
 
 class JiraConventions(_Strict):
@@ -444,6 +492,7 @@ class Policy(_Strict):
     # below this (waived and not_applicable excluded).
     gate_compliance_threshold: float = Field(0.8, ge=0, le=1)
     drift: Drift = Drift()
+    operations: Operations = Operations()
 
     @model_validator(mode="after")
     def _unique_and_known(self) -> Policy:

@@ -33,6 +33,7 @@ class RetryPolicy:
     base_s: float = 0.5
     max_s: float = 30.0
     max_retry_after_s: float = 120.0
+    deadline_at: float | None = None  # time.monotonic(); no attempt or wait beyond it
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -126,11 +127,14 @@ def with_retries(
     secrets: Iterable[str] = (),
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Call ``fn`` until it succeeds, retrying transient failures within ``policy``."""
     rng = rng or random.Random()
     secrets = tuple(secrets)
     for attempt in range(1, policy.attempts + 1):
+        if policy.deadline_at is not None and clock() >= policy.deadline_at:
+            raise SourceError(f"{what}: the source's deadline passed; stopped before this request")
         try:
             return fn()
         except Exception as exc:  # classified below; anything else is re-raised as is
@@ -148,5 +152,13 @@ def with_retries(
             else:
                 delay = min(policy.max_s, policy.base_s * 2 ** (attempt - 1))
                 delay *= rng.uniform(0.5, 1.0)
+            if policy.deadline_at is not None and clock() + delay >= policy.deadline_at:
+                raise SourceError(
+                    scrub(
+                        f"{what}: the source's deadline passed after {attempt} attempts: "
+                        f"{describe(exc)}",
+                        secrets,
+                    )
+                ) from exc
             sleep(delay)
     raise AssertionError("unreachable")

@@ -81,3 +81,15 @@ CREATE TABLE IF NOT EXISTS raw.listings (
     listed       BIGINT NOT NULL,
     listed_at    TIMESTAMPTZ NOT NULL
 );
+
+-- Which server each source's rows came from (its normalised base URL, or the sandbox
+-- dataset's name). A database holds one organisation: pointing it at another instance
+-- of a source is refused instead of merging two organisations' data.
+CREATE TABLE IF NOT EXISTS raw.instances (
+    source         VARCHAR PRIMARY KEY,
+    instance       VARCHAR NOT NULL,
+    first_run_id   VARCHAR NOT NULL,
+    first_seen_at  TIMESTAMPTZ NOT NULL,
+    last_run_id    VARCHAR NOT NULL,
+    last_seen_at   TIMESTAMPTZ NOT NULL
+);

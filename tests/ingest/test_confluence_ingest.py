@@ -238,7 +238,8 @@ def test_a_second_run_with_no_changes_is_three_requests_and_writes_nothing(handm
 
     run(url, db)
 
-    assert confluence_requests(url) == Counter({"space": 1, "user/current": 1, "content/search": 1})
+    # "space" twice: the reachability check (limit=1), then the space listing
+    assert confluence_requests(url) == Counter({"space": 2, "user/current": 1, "content/search": 1})
     # Only the page edited in the last 12 h 10 min (zone unknown + overlap) is listed.
     assert latest_listing(db, "page") == (1, 1, False)
     assert table(db, "SELECT count(*) FROM raw.objects")[0][0] == rows_before
@@ -297,7 +298,7 @@ def test_incremental_run_fetches_only_what_changed_and_matches_a_fresh_ingest(tm
         spent = confluence_requests(second.url)
 
     assert spent == Counter(
-        {"space": 1, "user/current": 1, "content/search": 1, "content/{id}/version": 2}
+        {"space": 2, "user/current": 1, "content/search": 1, "content/{id}/version": 2}
     )
     assert latest_listing(db, "page") == (3, 3, False)  # the two, and 1015821 (overlap)
     latest_run = table(db, "SELECT run_id FROM raw.objects ORDER BY raw_id DESC LIMIT 1")[0][0]
@@ -421,7 +422,8 @@ def test_full_ingest_costs_within_five_percent_of_the_minimum(tmp_path, monkeypa
 
 def test_default_page_size_full_ingest_is_one_request_per_listing_page(handmade_full):
     _url, _db, spent = handmade_full
-    assert spent == Counter({"space": 1, "content/search": 1, "content/{id}/version": 30})
+    # "space" twice: the reachability check (limit=1), then the space listing
+    assert spent == Counter({"space": 2, "content/search": 1, "content/{id}/version": 30})
 
 
 # -- reconciliation ---------------------------------------------------------------------------

@@ -255,7 +255,7 @@ def test_review_rounds_and_mentions_follow_the_documented_rules(
     assert len(mentions) == len(expected_mentions)
 
 
-def test_a_second_run_with_nothing_changed_costs_five_requests(
+def test_a_second_run_with_nothing_changed_costs_six_requests(
     handmade_ingest: tuple[Path, dict], tmp_path: Path, serve, monkeypatch
 ) -> None:
     source_db, _ = handmade_ingest
@@ -267,9 +267,14 @@ def test_a_second_run_with_nothing_changed_costs_five_requests(
 
     calls = _run(serve(HANDMADE).url, db)
 
-    # The projects, one MR listing page, one deployments page per project; no commit,
-    # tree or file request: no project's last_activity_at moved.
-    assert calls == {"/projects": 1, "/merge_requests": 1, "/projects/{id}/deployments": 3}
+    # The reachability check, the projects, one MR listing page, one deployments page per
+    # project; no commit, tree or file request: no project's last_activity_at moved.
+    assert calls == {
+        "/user": 1,
+        "/projects": 1,
+        "/merge_requests": 1,
+        "/projects/{id}/deployments": 3,
+    }
     assert table(db, "SELECT count(*), max(raw_id) FROM raw.objects") == before
     assert table(db, "SELECT * EXCLUDE (updated_at) FROM raw.watermarks ORDER BY ALL") == marks
     assert _chain(db) == chain
@@ -330,6 +335,7 @@ def test_an_incremental_run_fetches_only_what_changed(
     calls = _run(url, db)
 
     assert calls == {
+        "/user": 1,  # the reachability check
         "/projects": 1,
         "/merge_requests": 1,
         "/projects/{id}/merge_requests/{iid}/changes": 1,
@@ -395,7 +401,12 @@ def test_a_malformed_merge_request_is_quarantined_and_the_run_goes_on(
 
     # Re-delivered unchanged by the next run's overlap window: not quarantined again.
     calls = _run(url, db, [RAW])
-    assert calls == {"/projects": 1, "/merge_requests": 1, "/projects/{id}/deployments": 3}
+    assert calls == {
+        "/user": 1,  # the reachability check
+        "/projects": 1,
+        "/merge_requests": 1,
+        "/projects/{id}/deployments": 3,
+    }
     assert table(db, "SELECT count(*) FROM raw.quarantine")[0][0] == 1
 
 

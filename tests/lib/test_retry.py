@@ -79,3 +79,29 @@ def test_rate_limit_reset_headers_are_honoured_without_retry_after():
     both = http_error(429, {"Retry-After": "2", "X-RateLimit-Reset": "1795000010"})
     assert retry_after_of(both, now=lambda: 1795000004.0) == 2.0
     assert retry_after_of(http_error(503, {})) is None
+
+
+def test_the_source_deadline_stops_retries_instead_of_waiting_past_it():
+    now = {"t": 100.0}
+    sleeps = []
+
+    def sleep(s):
+        sleeps.append(s)
+        now["t"] += s
+
+    fn, calls = flaky([http_error(429, {"Retry-After": "60"})] * 10)
+    with pytest.raises(SourceError) as err:
+        with_retries(
+            fn,
+            what="gitlab GET /projects",
+            policy=RetryPolicy(attempts=10, deadline_at=150.0),
+            sleep=sleep,
+            clock=lambda: now["t"],
+        )
+    assert calls["n"] == 1 and sleeps == []  # a 60 s wait would cross the deadline
+    assert "deadline passed" in str(err.value)
+
+    passed, calls = flaky([])
+    with pytest.raises(SourceError, match="stopped before this request"):
+        with_retries(passed, what="x", policy=RetryPolicy(deadline_at=99.0), clock=lambda: 100.0)
+    assert calls["n"] == 0

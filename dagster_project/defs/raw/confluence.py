@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.raw import RAW_RETRY_POLICY
+from dagster_project.defs.raw import RAW_RETRY_POLICY, skipped_result, source_connection
 from dagster_project.defs.resources import ConfluenceResource
 from dagster_project.lib.policy import load_policy
 from dagster_project.lib.rawstore import RawStore
@@ -30,7 +30,10 @@ def raw_confluence(
     when its version number moved; a periodic keys-only listing tombstones deleted pages.
     """
     policy = load_policy()
-    source = ConfluenceSource(confluence.connection(), policy)
+    conn = source_connection(context, "confluence", confluence, duckdb, policy)
+    if conn is None:
+        return skipped_result("confluence", confluence)
+    source = ConfluenceSource(conn, policy)
     with duckdb.get_connection() as con:
         store = RawStore(con, "confluence", context.run.run_id)
         fetched = ingest_confluence(source, store, now=datetime.now(UTC))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.raw import RAW_RETRY_POLICY
+from dagster_project.defs.raw import RAW_RETRY_POLICY, skipped_result, source_connection
 from dagster_project.defs.resources import GitlabResource
 from dagster_project.lib.policy import load_policy
 from dagster_project.lib.rawstore import RawStore
@@ -34,7 +34,10 @@ def raw_gitlab(
     MRs into tombstones.
     """
     policy = load_policy()
-    source = GitlabSource(gitlab.connection(), policy)
+    conn = source_connection(context, "gitlab", gitlab, duckdb, policy)
+    if conn is None:
+        return skipped_result("gitlab", gitlab)
+    source = GitlabSource(conn, policy)
     with duckdb.get_connection() as con:
         store = RawStore(con, "gitlab", context.run.run_id)
         fetched = ingest_gitlab(source, store, now=datetime.now(UTC))

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.raw import RAW_RETRY_POLICY
+from dagster_project.defs.raw import RAW_RETRY_POLICY, skipped_result, source_connection
 from dagster_project.defs.resources import JiraResource
 from dagster_project.lib.policy import load_policy
 from dagster_project.lib.rawstore import RawStore
@@ -30,7 +30,10 @@ def raw_jira(
     turns deleted issues into tombstones.
     """
     policy = load_policy()
-    source = JiraSource(jira.connection(), policy)
+    conn = source_connection(context, "jira", jira, duckdb, policy)
+    if conn is None:
+        return skipped_result("jira", jira)
+    source = JiraSource(conn, policy)
     with duckdb.get_connection() as con:
         store = RawStore(con, "jira", context.run.run_id)
         fetched = ingest_jira(source, store, now=datetime.now(UTC))

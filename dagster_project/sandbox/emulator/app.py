@@ -15,6 +15,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from dagster_project.lib.reachability import SANDBOX_HEADER
 from dagster_project.sandbox.dataset import Dataset
 from dagster_project.sandbox.emulator.faults import FaultPlan
 from dagster_project.sandbox.emulator.http import HttpError, Router, json_reply, raw_path_of
@@ -128,6 +129,13 @@ class Emulator:
         return response(environ, start_response)
 
     def respond(self, request: Request) -> Response:
+        response = self._respond(request)
+        # Which organisation this is, whatever port serves it: a database bound to a
+        # sandbox dataset stays bound when the emulator restarts elsewhere.
+        response.headers[SANDBOX_HEADER] = self.dataset.manifest.name
+        return response
+
+    def _respond(self, request: Request) -> Response:
         path = raw_path_of(request)
         if path.startswith("/_sandbox/"):
             return self._sandbox(request, path)
