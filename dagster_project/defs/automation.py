@@ -1,15 +1,41 @@
-"""The nightly job over every layer and its 02:00 schedule."""
+"""Running unattended: the nightly job and its schedule, the alert on a failed run, and
+the freshness checks that notice when nights were missed.
+
+The schedule's cron and time zone come from the policy (``operations``), or from
+``DRIFTGATE_NIGHTLY_CRON`` / ``DRIFTGATE_TIMEZONE``; the freshness limit from the policy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
 
 import dagster as dg
+import requests
 
 from dagster_project.lib.asof import AS_OF_TAG, format_as_of
+from dagster_project.lib.policy import Policy, check_schedule, load_policy
+from dagster_project.lib.retry import scrub
+from dagster_project.runlog import failure_lines
 
 SNAPSHOT = dg.AssetKey(["reports", "daily_snapshot"])
+FRESH_ASSETS = [
+    dg.AssetKey(["raw", "jira"]),
+    dg.AssetKey(["raw", "gitlab"]),
+    dg.AssetKey(["raw", "confluence"]),
+    dg.AssetKey(["reports", "html_report"]),
+]
+WEBHOOK_VAR = "DRIFTGATE_ALERT_WEBHOOK"
+# Every run of the nightly job writes the one DuckDB file: a run coordinator limit on this
+# tag (docs/deploy.md) keeps a second run queued instead of failing on the file lock.
+WRITER_TAG = {"driftgate/writer": "duckdb"}
 
 nightly = dg.define_asset_job(
     "nightly",
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(SNAPSHOT),
     description="Ingest the three sources, rebuild the chain, analyse, publish the reports.",
+    tags=WRITER_TAG,
 )
 
 snapshot_backfill = dg.define_asset_job(
@@ -17,18 +43,105 @@ snapshot_backfill = dg.define_asset_job(
     selection=dg.AssetSelection.assets(SNAPSHOT),
     description="Judge past days from the raw history, one partition per day (backfill a "
     "range from the UI to draw a period's trend).",
+    tags=WRITER_TAG,
 )
 
 
-@dg.schedule(
-    name="nightly_0200",
-    job=nightly,
-    cron_schedule="0 2 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Runs the nightly job every day at 02:00 UTC, judged as of the tick.",
+def nightly_timing(policy: Policy) -> tuple[str, str]:
+    """(cron, time zone): the environment's override, else the policy's."""
+    cron = os.environ.get("DRIFTGATE_NIGHTLY_CRON") or policy.operations.nightly_cron
+    zone = os.environ.get("DRIFTGATE_TIMEZONE") or policy.operations.timezone
+    try:
+        check_schedule(cron, zone)
+    except ValueError as exc:
+        names = [n for n in ("DRIFTGATE_NIGHTLY_CRON", "DRIFTGATE_TIMEZONE") if os.environ.get(n)]
+        raise ValueError(f"{' / '.join(names) or 'policy operations'}: {exc}") from None
+    return cron, zone
+
+
+def build_nightly_schedule(policy: Policy) -> dg.ScheduleDefinition:
+    cron, zone = nightly_timing(policy)
+
+    @dg.schedule(
+        name="nightly_schedule",
+        job=nightly,
+        cron_schedule=cron,
+        execution_timezone=zone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Runs the nightly job at '{cron}' ({zone}), judged as of the tick.",
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        """Each run is judged as of its scheduled moment, so a late or re-run tick gives
+        the same answer as an on-time one."""
+        return dg.RunRequest(tags={AS_OF_TAG: format_as_of(context.scheduled_execution_time)})
+
+    return _schedule
+
+
+def alert_text(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    """One line: which job failed, as of when, and each failed source or step's line."""
+    lines = failure_lines(instance, run.run_id) or ["see the run's log"]
+    as_of = run.tags.get(AS_OF_TAG, "")
+    when = f" as of {as_of[:16]}" if as_of else ""
+    return f"Driftgate {run.job_name} run {run.run_id[:8]}{when} failed: " + " | ".join(lines)
+
+
+def post_alert(url: str, text: str) -> None:
+    """POST Slack-compatible JSON ({"text": ...}); the URL (a secret) is never logged."""
+    try:
+        response = requests.post(
+            url,
+            data=json.dumps({"text": text}),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise RuntimeError(
+            scrub(f"alert webhook ({WEBHOOK_VAR}) failed: {type(exc).__name__}", (url,))
+        ) from None
+
+
+@dg.run_failure_sensor(
+    name="nightly_failure_alert",
+    monitored_jobs=[nightly, snapshot_backfill],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=f"Posts a one-line summary of a failed run to the webhook in {WEBHOOK_VAR} "
+    "(Slack-compatible JSON); does nothing when the variable is not set.",
 )
-def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Each run is judged as of its scheduled moment, so a late or re-run tick gives the
-    same answer as an on-time one."""
-    return dg.RunRequest(tags={AS_OF_TAG: format_as_of(context.scheduled_execution_time)})
+def nightly_failure_alert(context: dg.RunFailureSensorContext) -> None:
+    url = os.environ.get(WEBHOOK_VAR)
+    text = alert_text(context.instance, context.dagster_run)
+    if not url:
+        context.log.info(f"{WEBHOOK_VAR} not set; not posted: {text}")
+        return
+    post_alert(url, text)
+    context.log.info(f"posted: {text}")
+
+
+def build_freshness(policy: Policy) -> tuple[list, dg.SensorDefinition]:
+    checks = list(
+        dg.build_last_update_freshness_checks(
+            assets=FRESH_ASSETS,
+            lower_bound_delta=timedelta(hours=policy.operations.freshness_hours),
+            severity=dg.AssetCheckSeverity.ERROR,
+        )
+    )
+    sensor = dg.build_sensor_for_freshness_checks(
+        freshness_checks=checks,
+        name="freshness_checks_sensor",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    return checks, sensor
+
+
+@dg.definitions
+def automation() -> dg.Definitions:
+    policy = load_policy()
+    freshness_checks, freshness_sensor = build_freshness(policy)
+    return dg.Definitions(
+        jobs=[nightly, snapshot_backfill],
+        schedules=[build_nightly_schedule(policy)],
+        sensors=[nightly_failure_alert, freshness_sensor],
+        asset_checks=freshness_checks,
+    )

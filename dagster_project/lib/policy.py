@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policy" / "default.yaml"
 
@@ -69,10 +76,17 @@ class Operations(_Strict):
     freshness_hours: float = Field(26, gt=0)
     parallel_requests: ParallelRequests = ParallelRequests()
 
-    @model_validator(mode="after")
-    def _valid_schedule(self) -> Operations:
-        check_schedule(self.nightly_cron, self.timezone)
-        return self
+    @field_validator("nightly_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        check_schedule(value, "UTC")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        check_schedule("0 2 * * *", value)
+        return value
 
 
 def check_schedule(cron: str, timezone: str) -> None:
@@ -82,13 +96,11 @@ def check_schedule(cron: str, timezone: str) -> None:
     from dagster._utils.schedules import is_valid_cron_string
 
     if not is_valid_cron_string(cron):
-        raise ValueError(f"nightly_cron: {cron!r} is not a cron expression (e.g. '0 2 * * *')")
+        raise ValueError(f"{cron!r} is not a cron expression (e.g. '0 2 * * *')")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"timezone: {timezone!r} is not an IANA time zone (e.g. 'Europe/Berlin')"
-        ) from None
+        raise ValueError(f"{timezone!r} is not an IANA time zone (e.g. 'Europe/Berlin')") from None
 
 
 class JiraConventions(_Strict):

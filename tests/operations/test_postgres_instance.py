@@ -40,7 +40,7 @@ DEPLOY_DOC = ROOT / "docs" / "deploy.md"
 DB_NAME = "dagster"
 PG_USER = "dagster"
 PG_PASSWORD = "not-a-secret-test-only"
-SCHEDULE = "nightly_0200"
+SCHEDULE = "nightly_schedule"
 
 
 def free_port() -> int:

@@ -60,6 +60,6 @@ def test_nightly_job_and_schedule():
     assert {k.to_user_string() for k in backfill.asset_layer.selected_asset_keys} == {
         "reports/daily_snapshot"
     }
-    schedule = defs.resolve_schedule_def("nightly_0200")
+    schedule = defs.resolve_schedule_def("nightly_schedule")
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
