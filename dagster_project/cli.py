@@ -104,10 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 RUN_EPILOG = """environment:
-  JIRA_URL, JIRA_USER, JIRA_TOKEN       Jira Cloud or Server/DC (no user: a PAT as Bearer)
+  JIRA_URL, JIRA_USER, JIRA_TOKEN       Jira Cloud or Server/DC
   GITLAB_URL, GITLAB_TOKEN              GitLab, API v4 (base URL, without /api/v4)
   CONFLUENCE_URL, CONFLUENCE_USER, CONFLUENCE_TOKEN
-                                        Confluence (https://site/wiki)
+                                        Confluence (https://site/wiki; no user: the
+                                        token is a personal access token, as Bearer)
     No source URL set: the sandbox serves all three. Some set: only those are read and
     the others are skipped; the sandbox never fills in beside a real server.
   DRIFTGATE_DB         DuckDB file (default data/driftgate.duckdb); it holds one

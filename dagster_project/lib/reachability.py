@@ -65,7 +65,7 @@ def auth_for(source: str, conn: Connection) -> dict:
     """The headers or basic auth each real client sends (see lib/sources)."""
     if source == "gitlab":
         return {"headers": {"PRIVATE-TOKEN": conn.token}}
-    if conn.user:
+    if conn.user or source == "jira":  # the jira client always sends basic auth
         return {"auth": (conn.user, conn.token)}
     return {"headers": {"Authorization": f"Bearer {conn.token}"}}
 

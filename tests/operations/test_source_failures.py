@@ -202,9 +202,10 @@ def test_probe_accepts_good_credentials_basic_or_bearer(serve):
     assert probe("jira", Connection(url=elsewhere.url, user="u", token="t")).instance == (
         f"sandbox:{name}"
     )
-    bearer = Connection(url=emulator.url, user="", token=SECRET)  # a PAT, sent as Bearer
-    assert probe("jira", bearer).problem is None
-    assert probe("gitlab", bearer).problem is None
+    bearer = Connection(url=f"{emulator.url}/wiki", user="", token=SECRET)  # a PAT
+    assert probe("confluence", bearer).problem is None
+    token_only = Connection(url=emulator.url, user="", token=SECRET)
+    assert probe("gitlab", token_only).problem is None  # PRIVATE-TOKEN
 
 
 def test_a_busy_server_is_asked_again_a_few_times_then_named(serve):

@@ -48,6 +48,21 @@ def test_errors_are_one_line_and_non_zero(tmp_path):
     assert checked.stderr.strip().count("\n") == 0
 
 
+def test_run_help_names_the_variables_and_the_real_as_of_default(tmp_path):
+    dataset = tmp_path / "data" / "sandbox" / "demo"
+    shutil.copytree(HANDMADE, dataset)
+    result = driftgate("run", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for name in ("JIRA_URL", "JIRA_TOKEN", "GITLAB_URL", "GITLAB_TOKEN", "CONFLUENCE_URL",
+                 "CONFLUENCE_USER", "DRIFTGATE_DB", "DRIFTGATE_REPORTS", "DRIFTGATE_POLICY",
+                 "DRIFTGATE_DATASET", "DRIFTGATE_AS_OF", "DAGSTER_HOME"):  # fmt: skip
+        assert name in text
+    # the default it would take here: the demo dataset's own as_of
+    assert "data/sandbox/demo: 2026-03-31T18:00:00.000+00:00" in text
+    assert "the sandbox never fills in beside a real server" in text
+
+
 def test_policy_check_explains_a_valid_file(tmp_path):
     good = tmp_path / "policy.yaml"
     good.write_text("scope:\n  jira_projects: [PAY, WEB]\n  confluence_spaces: [DOC]\n")

@@ -63,3 +63,39 @@ def test_nightly_job_and_schedule():
     schedule = defs.resolve_schedule_def("nightly_schedule")
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.execution_timezone == "UTC"
+    assert schedule.job_name == "nightly"
+    assert job.tags == {"driftgate/writer": "duckdb"}  # the run queue's one-writer limit
+
+
+def test_sensors_and_freshness_checks_as_documented():
+    defs = definitions()
+    alert = defs.resolve_sensor_def("nightly_failure_alert")
+    assert alert.default_status == dg.DefaultSensorStatus.RUNNING
+    assert "DRIFTGATE_ALERT_WEBHOOK" in alert.description
+    freshness = defs.resolve_sensor_def("freshness_checks_sensor")
+    assert freshness.default_status == dg.DefaultSensorStatus.RUNNING
+    fresh = {
+        spec.asset_key.to_user_string()
+        for checks_def in defs.asset_checks or []
+        for spec in checks_def.check_specs
+        if spec.name == "freshness_check"
+    }
+    assert fresh == {"raw/jira", "raw/gitlab", "raw/confluence", "reports/html_report"}
+    # the 26 h default limit of the policy, as the check's own metadata says
+    checks_def = next(
+        c for c in defs.asset_checks or [] if any(s.name == "freshness_check" for s in c.check_specs)
+    )
+    spec = next(iter(checks_def.check_specs))
+    params = spec.metadata["dagster/freshness_params"].value
+    assert params["lower_bound_delta_seconds"] == 26 * 3600
+
+
+def test_api_bound_assets_retry_with_backoff_and_jitter():
+    defs = definitions()
+    for source in ("jira", "gitlab", "confluence"):
+        asset = defs.resolve_assets_def(dg.AssetKey(["raw", source]))
+        policy = asset.op.retry_policy
+        assert policy is not None, source
+        assert policy.max_retries == 1 and policy.delay == 30
+        assert policy.backoff == dg.Backoff.EXPONENTIAL and policy.jitter == dg.Jitter.PLUS_MINUS
