@@ -122,6 +122,7 @@ def test_nothing_quarantined_and_completeness_balances(ingested):
         "quarantine_not_growing": True,
         "nothing_missing": True,
         "every_raw_object_typed": True,  # every real issue has its chain.work_items row
+        "freshness_check": True,  # raw/jira was just materialised
     }
 
 
