@@ -1,4 +1,13 @@
-"""The nightly job over every layer and its 02:00 schedule."""
+"""The nightly job over every layer and its 02:00 schedule.
+
+The job runs in process unless its run config chooses the multiprocess executor, e.g.
+``dg launch --job nightly --config-json '{"execution": {"config": {"multiprocess":
+{"max_concurrent": 8, "start_method": {"forkserver": {}}}}}}'``: each fetch step of a
+source's units then runs in its own process, as many at once as the instance's pool of
+that source allows (pools ``jira``, ``gitlab``, ``confluence``), while every step that
+opens the database shares pool ``duckdb``, which must be limited to 1 (README, "Running
+in parallel").
+"""
 
 import dagster as dg
 
@@ -10,6 +19,8 @@ nightly = dg.define_asset_job(
     "nightly",
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(SNAPSHOT),
     description="Ingest the three sources, rebuild the chain, analyse, publish the reports.",
+    executor_def=dg.multi_or_in_process_executor,
+    config={"execution": {"config": {"in_process": {}}}},  # the default; run config may differ
 )
 
 snapshot_backfill = dg.define_asset_job(
