@@ -95,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--jira-flavor", choices=("cloud", "server"), help="override the manifest")
     srv.set_defaults(handler=cmd_serve)
 
+    pools = sub.add_parser(
+        "pools",
+        help="set the Dagster instance's concurrency pools from the policy",
+        description="Write the limits of the pools jira, gitlab, confluence "
+        "(operations.parallel_requests of DRIFTGATE_POLICY) and duckdb (1) into the Dagster "
+        "instance at DAGSTER_HOME, for runs with the multiprocess executor. Run once after "
+        "a deploy and after changing the policy.",
+    )
+    pools.set_defaults(handler=cmd_pools)
+
     policy = sub.add_parser("policy", help="the policy file")
     psub = policy.add_subparsers(metavar="ACTION")
     check = psub.add_parser("check", help="validate and explain a policy file")
@@ -243,6 +253,22 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         f"gate compliance threshold: {policy.gate_compliance_threshold:.0%} of triggered gates "
         "compliant (waived and not applicable excluded), else a warning"
     )
+    return 0
+
+
+def cmd_pools(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from dagster_project.defs.automation import apply_pool_limits
+    from dagster_project.lib.policy import load_policy
+
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DAGSTER_HOME).resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()
+    with dg.DagsterInstance.get() as instance:
+        limits = apply_pool_limits(instance, load_policy())
+    for pool, limit in limits.items():
+        print(f"pool {pool}: {limit} step(s) at a time")
     return 0
 
 

@@ -6,39 +6,79 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from dagster_project.lib.rawstore import RawStore
+from dagster_project.lib.rawstore import WriteCounts
+from dagster_project.lib.staging import LoadCounts
 
 
-def raw_result(
+def raw_metadata(
     con: duckdb.DuckDBPyConnection,
-    store: RawStore,
-    extra: dict[str, Any],
+    source: str,
+    fetches: Sequence[dict[str, Any]],
+    loaded: LoadCounts,
     log: Any = None,
-) -> dg.MaterializeResult:
+) -> dict[str, Any]:
+    """A raw asset's materialization: what its units fetched (summed), what the load
+    copied into the main database, and the objects now current there."""
     rows = con.execute(
         "SELECT object_type, count(*) FROM raw.latest WHERE source = ? AND NOT deleted "
         "GROUP BY ALL ORDER BY 1",
-        [store.source],
+        [source],
     ).fetchall()
+    c = WriteCounts()
+    for f in fetches:
+        c.add(WriteCounts(**f["counts"]))
     if log is not None:  # the one line a person watching the run reads
-        c = store.counts
         log.info(
-            f"{store.source}: {c.stored} new or changed, {c.unchanged} unchanged, "
-            f"{c.quarantined} quarantined, {c.tombstoned} deleted; "
+            f"{source}: {c.stored} new or changed, {c.unchanged} unchanged, "
+            f"{c.quarantined} quarantined, {c.tombstoned} deleted in {len(fetches)} unit(s); "
+            f"{loaded.stored + loaded.tombstoned + loaded.swept} rows loaded; "
             f"{sum(n for _, n in rows)} objects current"
         )
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/table_name": "raw.objects",
-            "dagster/row_count": sum(n for _, n in rows),
-            "stored_this_run": store.counts.stored,
-            "unchanged_this_run": store.counts.unchanged,
-            "quarantined_this_run": store.counts.quarantined,
-            "tombstoned_this_run": store.counts.tombstoned,
-            **extra,
-            "objects": dg.MetadataValue.md(markdown_table(["object type", "current"], rows)),
-        }
-    )
+    units = sorted(fetches, key=lambda f: f["unit"].name)
+    return {
+        "dagster/table_name": "raw.objects",
+        "dagster/row_count": sum(n for _, n in rows),
+        "stored_this_run": c.stored,
+        "unchanged_this_run": c.unchanged,
+        "quarantined_this_run": c.quarantined,
+        "tombstoned_this_run": c.tombstoned,
+        **merge_extras([f["extra"] for f in units]),
+        "units": len(fetches),
+        "loaded_this_run": loaded.stored + loaded.tombstoned,
+        "swept_this_run": loaded.swept,
+        "objects": dg.MetadataValue.md(markdown_table(["object type", "current"], rows)),
+        "per_unit": dg.MetadataValue.md(
+            markdown_table(
+                ["unit", "stored", "unchanged", "quarantined", "deleted", "loaded"],
+                [
+                    (
+                        f["unit"].label,
+                        f["counts"]["stored"],
+                        f["counts"]["unchanged"],
+                        f["counts"]["quarantined"],
+                        f["counts"]["tombstoned"],
+                        loaded.per_unit.get(f["unit"].name, 0),
+                    )
+                    for f in units[:50]
+                ],
+            )
+        ),
+    }
+
+
+def merge_extras(extras: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The units' facts as one: counts add up, a flag holds if it held for any unit, and
+    text shows each distinct value once."""
+    merged: dict[str, Any] = {}
+    for key in dict.fromkeys(k for e in extras for k in e):
+        values = [e[key] for e in extras if key in e]
+        if all(isinstance(v, bool) for v in values):
+            merged[key] = any(values)
+        elif all(isinstance(v, int) for v in values):
+            merged[key] = sum(values)
+        else:
+            merged[key] = ", ".join(dict.fromkeys(str(v) for v in values))
+    return merged
 
 
 def table_metadata(con: duckdb.DuckDBPyConnection, table: str, rows: int) -> dict[str, Any]:

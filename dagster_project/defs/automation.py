@@ -1,6 +1,12 @@
 """Running unattended: the nightly job and its schedule, the alert on a failed run, and
 the freshness checks that notice when nights were missed.
 
+The job runs in process unless its run config chooses the multiprocess executor
+(``dagster_project/run_config/nightly_multiprocess.yaml``): each fetch step of a source's
+units then runs in its own process, as many at once as the instance's pool of that source
+allows (pools ``jira``, ``gitlab``, ``confluence``), while every step that opens the
+database shares pool ``duckdb``, limited to 1 (docs/deploy.md).
+
 The schedule's cron and time zone come from the policy (``operations``), or from
 ``DRIFTGATE_NIGHTLY_CRON`` / ``DRIFTGATE_TIMEZONE``; the freshness limit from the policy.
 """
@@ -36,6 +42,8 @@ nightly = dg.define_asset_job(
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(SNAPSHOT),
     description="Ingest the three sources, rebuild the chain, analyse, publish the reports.",
     tags=WRITER_TAG,
+    executor_def=dg.multi_or_in_process_executor,
+    config={"execution": {"config": {"in_process": {}}}},  # the default; run config may differ
 )
 
 snapshot_backfill = dg.define_asset_job(
@@ -76,6 +84,23 @@ def build_nightly_schedule(policy: Policy) -> dg.ScheduleDefinition:
         return dg.RunRequest(tags={AS_OF_TAG: format_as_of(context.scheduled_execution_time)})
 
     return _schedule
+
+
+def pool_limits(policy: Policy) -> dict[str, int]:
+    """The concurrency pools of the nightly job and their limits: per source, the
+    policy's parallel_requests (each fetch step sends one request at a time); one writer
+    of the database."""
+    limits = policy.operations.parallel_requests.model_dump()
+    return {**limits, "duckdb": 1}
+
+
+def apply_pool_limits(instance: dg.DagsterInstance, policy: Policy) -> dict[str, int]:
+    """Write the pools' limits into the instance (what ``dagster instance concurrency
+    set`` does), so the executor never runs more steps of a pool at once."""
+    limits = pool_limits(policy)
+    for pool, limit in limits.items():
+        instance.event_log_storage.set_concurrency_slots(pool, limit)
+    return limits
 
 
 def alert_text(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:

@@ -163,7 +163,8 @@ class RawStore:
                 counts.stored, counts.unchanged = self._insert_objects(batch.objects)
             for q in batch.quarantined:
                 self.con.execute(
-                    "INSERT INTO raw.quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO raw.quarantine (source, object_type, object_key, reason, "
+                    "payload, fetched_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
                         self.source,
                         q.object_type,
@@ -265,7 +266,8 @@ class RawStore:
         scope: str = "*",
     ) -> None:
         self.con.execute(
-            "INSERT INTO raw.listings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO raw.listings (run_id, source, object_type, scope, full_listing, "
+            "reported, listed, listed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 self.run_id,
                 self.source,

@@ -48,6 +48,10 @@ SELECT
     raw_id
 FROM raw.current_objects('gitlab', 'project');
 
+-- Order of arrival of quarantine and listing rows: how far the load step has copied a
+-- staging store's rows into the main database (see raw.loads).
+CREATE SEQUENCE IF NOT EXISTS raw.arrival_seq;
+
 CREATE TABLE IF NOT EXISTS raw.quarantine (
     source       VARCHAR NOT NULL,
     object_type  VARCHAR NOT NULL,
@@ -55,8 +59,10 @@ CREATE TABLE IF NOT EXISTS raw.quarantine (
     reason       VARCHAR NOT NULL,
     payload      JSON,
     fetched_at   TIMESTAMPTZ NOT NULL,
-    run_id       VARCHAR NOT NULL
+    run_id       VARCHAR NOT NULL,
+    seq          BIGINT DEFAULT nextval('raw.arrival_seq')
 );
+ALTER TABLE raw.quarantine ADD COLUMN IF NOT EXISTS seq BIGINT DEFAULT nextval('raw.arrival_seq');
 
 -- High-water marks per source, object type and scope (a project, a space...). They
 -- advance in the same transaction as the data they cover.
@@ -79,7 +85,24 @@ CREATE TABLE IF NOT EXISTS raw.listings (
     full_listing BOOLEAN NOT NULL,     -- a complete key listing, not an incremental one
     reported     BIGINT,               -- NULL where the source reports no total
     listed       BIGINT NOT NULL,
-    listed_at    TIMESTAMPTZ NOT NULL
+    listed_at    TIMESTAMPTZ NOT NULL,
+    seq          BIGINT DEFAULT nextval('raw.arrival_seq')
+);
+ALTER TABLE raw.listings ADD COLUMN IF NOT EXISTS seq BIGINT DEFAULT nextval('raw.arrival_seq');
+
+-- Ingestion fans out: each unit of a source (a Jira project, a GitLab project or group, a
+-- Confluence space, or all of it) is fetched into its own staging store, and one step
+-- loads them here (lib/staging.py). One row per unit: how far its store is loaded.
+CREATE TABLE IF NOT EXISTS raw.loads (
+    source             VARCHAR NOT NULL,
+    unit               VARCHAR NOT NULL,
+    store_id           VARCHAR NOT NULL,  -- the staging store's identity: a new one starts over
+    loaded_raw_id      BIGINT NOT NULL,   -- its raw.objects rows up to this raw_id are here
+    loaded_quarantine  BIGINT NOT NULL,   -- its raw.quarantine rows up to this seq
+    loaded_listings    BIGINT NOT NULL,   -- its raw.listings rows up to this seq
+    loaded_at          TIMESTAMPTZ NOT NULL,
+    run_id             VARCHAR NOT NULL,
+    PRIMARY KEY (source, unit)
 );
 
 -- Which server each source's rows came from (its normalised base URL, or the sandbox

@@ -29,6 +29,7 @@ from dagster_project.defs.resources import (
     ReportsResource,
     SandboxResource,
 )
+from dagster_project.lib.staging import staging_dir
 
 # The daily-partitioned snapshot runs in its own job, one partition at a time.
 NOT_PARTITIONED = 'not key:"reports/daily_snapshot"'
@@ -89,6 +90,12 @@ def materialize(
 def table(db: Path, sql: str, params: list | None = None) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
+
+
+def staged(db: Path, source: str, unit: str = "all") -> Path:
+    """The staging store a unit of ``source`` fetches into, beside ``db`` (lib/staging.py):
+    where the watermarks are, and what a run killed before its load step committed."""
+    return staging_dir(db) / source / f"{unit}.duckdb"
 
 
 def copy_dataset(src: Path, dst: Path) -> Path:

@@ -32,9 +32,10 @@ from dagster_project.lib.sources.confluence_source import (
     check_page,
     check_version,
 )
+from dagster_project.lib.staging import copy_database
 from dagster_project.sandbox.emulator import server
 from tests.conftest import HANDMADE, sandbox_stats
-from tests.ingest.harness import materialize, table
+from tests.ingest.harness import materialize, staged, table
 from tests.realdata_confluence import write_dataset
 
 ASSETS = ("raw/confluence", "chain/pages", "chain/page_versions", "chain/page_labels")
@@ -231,8 +232,7 @@ def test_a_second_run_with_no_changes_is_three_requests_and_writes_nothing(handm
     """Spaces (one page), the user's time zone, one incremental search: no history is
     read again and no raw row is added."""
     url, full_db, _requests = handmade_full
-    db = tmp_path / "again.duckdb"
-    shutil.copy(full_db, db)
+    db = copy_database(full_db, tmp_path / "again.duckdb")
     rows_before = table(db, "SELECT count(*) FROM raw.objects")[0][0]
     requests.delete(f"{url}/_sandbox/stats", timeout=10)
 
@@ -313,9 +313,8 @@ def test_incremental_run_fetches_only_what_changed_and_matches_a_fresh_ingest(tm
         ("page_version", "1015813:4"),
         ("page_version", "1015840:1"),
     ]
-    assert table(db, "SELECT watermark FROM raw.watermarks WHERE object_type = 'page'") == [
-        (datetime(2026, 3, 31, 12, 30, tzinfo=UTC),)
-    ]
+    marks = "SELECT watermark FROM raw.watermarks WHERE object_type = 'page'"
+    assert table(staged(db, "confluence"), marks) == [(datetime(2026, 3, 31, 12, 30, tzinfo=UTC),)]
 
     fresh = tmp_path / "fresh.duckdb"
     with emulator(dataset) as third:
@@ -450,7 +449,7 @@ def test_reconciliation_tombstones_deleted_pages_and_recovers_unseen_ones(tmp_pa
                     "by": "Tomás Ortega", "body": late["body"]["storage"]["value"]}  # fmt: skip
     write_jsonl(folder / "page_versions.jsonl", [*versions, late_version])
 
-    with duckdb.connect(str(db)) as con:  # eight days pass
+    with duckdb.connect(str(staged(db, "confluence"))) as con:  # eight days pass
         con.execute(
             "UPDATE raw.watermarks SET watermark = watermark - INTERVAL 8 DAY "
             "WHERE source = 'confluence' AND object_type = 'reconcile'"
@@ -474,7 +473,10 @@ def test_reconciliation_tombstones_deleted_pages_and_recovers_unseen_ones(tmp_pa
     assert "1015819" not in ids and "1015841" in ids and len(ids) == 30
     assert table(db, "SELECT number FROM chain.page_versions WHERE page_id = '1015841'") == [(1,)]
     assert latest_listing(db, "page") == (30, 30, True)
-    reconciled = table(db, "SELECT watermark FROM raw.watermarks WHERE object_type = 'reconcile'")
+    reconciled = table(
+        staged(db, "confluence"),
+        "SELECT watermark FROM raw.watermarks WHERE object_type = 'reconcile'",
+    )
     assert reconciled[0][0] > datetime.now(UTC) - timedelta(hours=1)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -28,9 +27,10 @@ from dagster_project.lib.connections import Connection
 from dagster_project.lib.gitlab_text import matches_any
 from dagster_project.lib.policy import Ingest, Policy
 from dagster_project.lib.sources.gitlab_source import GitlabSource, LinkHostError
+from dagster_project.lib.staging import copy_database
 from dagster_project.sandbox.emulator import server
 from tests.conftest import HANDMADE, sandbox_stats
-from tests.ingest.harness import copy_dataset, materialize, table
+from tests.ingest.harness import copy_dataset, materialize, staged, table
 from tests.realdata_gitlab import build_gitlab_dataset
 
 GITLAB = HANDMADE / "gitlab"
@@ -145,9 +145,7 @@ def handmade_ingest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
 
 
 def _copy_db(db: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "driftgate.duckdb"
-    shutil.copy(db, target)
-    return target
+    return copy_database(db, tmp_path / "driftgate.duckdb")
 
 
 # -- tests -----------------------------------------------------------------------------------
@@ -262,7 +260,8 @@ def test_a_second_run_with_nothing_changed_costs_six_requests(
     db = _copy_db(source_db, tmp_path)
     monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
     before = table(db, "SELECT count(*), max(raw_id) FROM raw.objects")
-    marks = table(db, "SELECT * EXCLUDE (updated_at) FROM raw.watermarks ORDER BY ALL")
+    marks_sql = "SELECT * EXCLUDE (updated_at) FROM raw.watermarks ORDER BY ALL"
+    marks = table(staged(db, "gitlab"), marks_sql)  # the unit's own store holds them
     chain = _chain(db)
 
     calls = _run(serve(HANDMADE).url, db)
@@ -276,7 +275,7 @@ def test_a_second_run_with_nothing_changed_costs_six_requests(
         "/projects/{id}/deployments": 3,
     }
     assert table(db, "SELECT count(*), max(raw_id) FROM raw.objects") == before
-    assert table(db, "SELECT * EXCLUDE (updated_at) FROM raw.watermarks ORDER BY ALL") == marks
+    assert table(staged(db, "gitlab"), marks_sql) == marks
     assert _chain(db) == chain
 
 
@@ -489,7 +488,7 @@ def test_reconciliation_tombstones_a_deleted_merge_request(
         rows = _jsonl(edited, name)
         _write_jsonl(edited, name, [r for r in rows if (r["project_id"], r["iid"]) != gone])
     db = _copy_db(source_db, tmp_path)
-    with duckdb.connect(str(db)) as con:  # the last reconciliation was 8 days ago
+    with duckdb.connect(str(staged(db, "gitlab"))) as con:  # last reconciliation: 8 days ago
         con.execute(
             "UPDATE raw.watermarks SET watermark = watermark - INTERVAL 8 DAY "
             "WHERE source = 'gitlab' AND object_type = 'reconcile'"

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import HANDMADE, sandbox_stats
-from tests.ingest.harness import copy_dataset, kill_midway, materialize, table
+from tests.ingest.harness import copy_dataset, kill_midway, materialize, staged, table
 
 RAW_JIRA = 'key:"raw/jira"'
 JIRA_CHAIN = [
@@ -242,8 +242,10 @@ def test_a_killed_run_resumes_without_loss_or_duplicates(serve, tmp_path):
         [RAW_JIRA],
         ready=lambda stats: stats["by_endpoint"].get(remote_links, 0) >= PAGE + 3,
     )
-    partial = table(db, "SELECT count(*) FROM raw.current WHERE object_type = 'issue'")[0][0]
-    assert 0 < partial < len(dataset_issues(HANDMADE))  # it really died mid-way
+    # It really died mid-way, with pages committed to its staging store.
+    staged_issues = "SELECT count(*) FROM raw.current WHERE object_type = 'issue'"
+    partial = table(staged(db, "jira"), staged_issues)[0][0]
+    assert 0 < partial < len(dataset_issues(HANDMADE))
 
     materialize(emulator.url, db, JIRA_CHAIN)
     reference = tmp_path / "reference.duckdb"
@@ -272,7 +274,7 @@ def test_reconciliation_turns_deleted_issues_into_tombstones(serve, tmp_path, fl
     path.write_text("\n".join(kept) + "\n")
     import duckdb
 
-    with duckdb.connect(str(db)) as con:  # the last reconciliation was 8 days ago
+    with duckdb.connect(str(staged(db, "jira"))) as con:  # the last reconciliation: 8 days ago
         con.execute(
             "UPDATE raw.watermarks SET watermark = watermark - INTERVAL 8 DAY "
             "WHERE object_type = 'reconcile'"

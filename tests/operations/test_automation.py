@@ -287,3 +287,21 @@ def test_the_lock_is_released_by_a_killed_run(tmp_path):
     holder.wait(timeout=30)
     with run_lock(db):
         pass
+
+
+# -- pools --------------------------------------------------------------------------------
+def test_pools_take_their_limits_from_the_policy(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("operations:\n  parallel_requests: {jira: 3, gitlab: 1, confluence: 2}\n")
+    home = tmp_path / "home"
+    result = driftgate(
+        "pools", cwd=tmp_path, env={"DAGSTER_HOME": str(home), "DRIFTGATE_POLICY": str(policy)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pool jira: 3 step(s) at a time" in result.stdout
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        slots = {
+            pool: instance.event_log_storage.get_concurrency_info(pool).slot_count
+            for pool in ("jira", "gitlab", "confluence", "duckdb")
+        }
+    assert slots == {"jira": 3, "gitlab": 1, "confluence": 2, "duckdb": 1}

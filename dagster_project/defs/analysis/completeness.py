@@ -15,7 +15,7 @@ analysis_ingest_completeness = sql_table_asset(
 )
 
 
-@dg.asset_check(asset=["analysis", "ingest_completeness"])
+@dg.asset_check(asset=["analysis", "ingest_completeness"], pool="duckdb")
 def nothing_missing(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """Every object a source reported is stored or quarantined with a reason.
 

@@ -31,7 +31,7 @@ analysis_findings = sql_table_asset(
 )
 
 
-@dg.asset_check(asset=["analysis", "findings"])
+@dg.asset_check(asset=["analysis", "findings"], pool="duckdb")
 def no_open_critical_gaps(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """Warns while critical or high gaps are open (not waived); lists the first ones."""
     with duckdb.get_connection() as con:

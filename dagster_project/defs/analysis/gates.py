@@ -31,7 +31,7 @@ analysis_gate_evaluations = sql_table_asset(
 )
 
 
-@dg.asset_check(asset=GATE_EVALUATIONS)
+@dg.asset_check(asset=GATE_EVALUATIONS, pool="duckdb")
 def gate_compliance_above_threshold(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """Warns when the share of triggered gates that were compliant falls below the
     policy's gate_compliance_threshold (waived and not_applicable left out)."""

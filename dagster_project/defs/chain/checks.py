@@ -19,6 +19,7 @@ def _typed_check(table: str, key: str, source: str, object_type: str, noun: str)
         asset=["chain", table],
         name="every_raw_object_typed",
         blocking=True,
+        pool="duckdb",
         description=f"Every stored {noun} has its row in chain.{table}: an empty or short "
         "typed table after a non-empty ingest stops the run before the analysis reads it.",
     )

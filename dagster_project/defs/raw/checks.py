@@ -13,6 +13,7 @@ def _listing_check(source: str) -> dg.AssetChecksDefinition:
         asset=["raw", source],
         name="listed_what_source_reported",
         blocking=True,
+        pool="duckdb",
         description=f"Each {source} listing fetched as many objects as the source reported "
         "(catches a client that silently stops paging).",
     )
@@ -53,6 +54,7 @@ def _quarantine_check(source: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=["raw", source],
         name="quarantine_not_growing",
+        pool="duckdb",
         description=f"No {source} record was quarantined by the latest run.",
     )
     def _check(duckdb: DuckDBResource) -> dg.AssetCheckResult:

@@ -2,62 +2,73 @@
 deployments and the repository files the policy names (specs, contract tests,
 observability)."""
 
-from datetime import UTC, datetime
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.raw import RAW_RETRY_POLICY, skipped_result, source_connection
+from dagster_project.defs.raw import RAW_RETRY_POLICY
 from dagster_project.defs.resources import GitlabResource
-from dagster_project.lib.policy import load_policy
-from dagster_project.lib.rawstore import RawStore
+from dagster_project.lib.policy import Policy
 from dagster_project.lib.sources.gitlab_source import GitlabSource, ingest_gitlab
-from dagster_project.metadata import raw_result
+from dagster_project.lib.staging import unit_store
+from dagster_project.raw_assets import UnitFetch, fetched, load_op, units_op
 
 
-@dg.asset(
+def connect_gitlab(gitlab: GitlabResource, policy: Policy) -> GitlabSource:
+    """The one place a GitLab connection is opened."""
+    return GitlabSource(gitlab.connection(policy), policy)
+
+
+@dg.op(pool="gitlab", retry_policy=RAW_RETRY_POLICY)
+def fetch_gitlab_unit(
+    context: dg.OpExecutionContext,
+    task: UnitFetch,
+    gitlab: GitlabResource,
+    duckdb: DuckDBResource,
+) -> dict:
+    """One unit of the GitLab scope (a project, a group, or all member projects) into its
+    staging store."""
+    source = connect_gitlab(gitlab, task.unit.policy)
+    with unit_store(duckdb.database, task.unit, context.run.run_id, task.fetched_at) as store:
+        result = ingest_gitlab(source, store, now=task.fetched_at)
+    return fetched(
+        task,
+        store,
+        {
+            "projects": result.projects,
+            "mr_list_pages": result.mr_pages,
+            "mrs_listed": result.mrs_listed,
+            "mrs_fetched": result.mrs_fetched,
+            "mr_listings_repeated": result.relisted,
+            "projects_synced": result.projects_synced,
+            "projects_unchanged": result.projects_skipped,
+            "commits_listed": result.commits_listed,
+            "deployments_listed": result.deployments_listed,
+            "files_fetched": result.files_fetched,
+            "requests": source.requests,
+            "reconciled": result.reconciled,
+            "recovered_by_reconciliation": result.recovered,
+        },
+    )
+
+
+gitlab_units = units_op("gitlab")
+load_gitlab = load_op("gitlab")
+
+
+@dg.graph_asset(
     key=["raw", "gitlab"],
     group_name="raw",
     kinds={"gitlab", "duckdb"},
     owners=["team:driftgate"],
-    pool="duckdb",
-    retry_policy=RAW_RETRY_POLICY,
 )
-def raw_gitlab(
-    context: dg.AssetExecutionContext, gitlab: GitlabResource, duckdb: DuckDBResource
-) -> dg.MaterializeResult:
+def raw_gitlab():
     """Every GitLab object as received, append-only: a changed MR adds a row.
 
     Merge requests are incremental on `updated_at` with an overlap window; commits and
     files are read only for projects whose `last_activity_at` moved, and a file's
     content only when its blob id changed; a periodic keys-only listing turns deleted
-    MRs into tombstones.
+    MRs into tombstones. Each project and group of the policy's scope (or all member
+    projects) is fetched by its own step into its staging store; one step loads them
+    into the database.
     """
-    policy = load_policy()
-    conn = source_connection(context, "gitlab", gitlab, duckdb, policy)
-    if conn is None:
-        return skipped_result("gitlab", gitlab)
-    source = GitlabSource(conn, policy)
-    with duckdb.get_connection() as con:
-        store = RawStore(con, "gitlab", context.run.run_id)
-        fetched = ingest_gitlab(source, store, now=datetime.now(UTC))
-        return raw_result(
-            con,
-            store,
-            {
-                "projects": fetched.projects,
-                "mr_list_pages": fetched.mr_pages,
-                "mrs_listed": fetched.mrs_listed,
-                "mrs_fetched": fetched.mrs_fetched,
-                "mr_listings_repeated": fetched.relisted,
-                "projects_synced": fetched.projects_synced,
-                "projects_unchanged": fetched.projects_skipped,
-                "commits_listed": fetched.commits_listed,
-                "deployments_listed": fetched.deployments_listed,
-                "files_fetched": fetched.files_fetched,
-                "requests": source.requests,
-                "reconciled": fetched.reconciled,
-                "recovered_by_reconciliation": fetched.recovered,
-            },
-            log=context.log,
-        )
+    return load_gitlab(gitlab_units().map(fetch_gitlab_unit).collect())

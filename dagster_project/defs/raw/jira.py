@@ -1,51 +1,58 @@
 """Raw layer, Jira: issues (with complete changelogs), remote links, fields, statuses."""
 
-from datetime import UTC, datetime
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.raw import RAW_RETRY_POLICY, skipped_result, source_connection
+from dagster_project.defs.raw import RAW_RETRY_POLICY
 from dagster_project.defs.resources import JiraResource
-from dagster_project.lib.policy import load_policy
-from dagster_project.lib.rawstore import RawStore
+from dagster_project.lib.policy import Policy
 from dagster_project.lib.sources.jira_source import JiraSource, ingest_jira
-from dagster_project.metadata import raw_result
+from dagster_project.lib.staging import unit_store
+from dagster_project.raw_assets import UnitFetch, fetched, load_op, units_op
 
 
-@dg.asset(
+def connect_jira(jira: JiraResource, policy: Policy) -> JiraSource:
+    """The one place a Jira connection is opened."""
+    return JiraSource(jira.connection(policy), policy)
+
+
+@dg.op(pool="jira", retry_policy=RAW_RETRY_POLICY)
+def fetch_jira_unit(
+    context: dg.OpExecutionContext, task: UnitFetch, jira: JiraResource, duckdb: DuckDBResource
+) -> dict:
+    """One unit of the Jira scope (a project, or all of it) into its staging store."""
+    source = connect_jira(jira, task.unit.policy)
+    with unit_store(duckdb.database, task.unit, context.run.run_id, task.fetched_at) as store:
+        result = ingest_jira(source, store, now=task.fetched_at)
+    return fetched(
+        task,
+        store,
+        {
+            "flavor": result.flavor,
+            "search_pages": result.pages,
+            "issues_listed": result.issues_seen,
+            "changelog_requests": result.changelog_requests,
+            "reconciled": result.reconciled,
+        },
+    )
+
+
+jira_units = units_op("jira")
+load_jira = load_op("jira")
+
+
+@dg.graph_asset(
     key=["raw", "jira"],
     group_name="raw",
     kinds={"jira", "duckdb"},
     owners=["team:driftgate"],
-    pool="duckdb",
-    retry_policy=RAW_RETRY_POLICY,
 )
-def raw_jira(
-    context: dg.AssetExecutionContext, jira: JiraResource, duckdb: DuckDBResource
-) -> dg.MaterializeResult:
+def raw_jira():
     """Every Jira object as received, append-only: a changed issue adds a row.
 
     Incremental on `updated` with an overlap window; a periodic keys-only listing
-    turns deleted issues into tombstones.
+    turns deleted issues into tombstones. Each project of the policy's scope (or all of
+    them, or the JQL's issues) is fetched by its own step into its staging store; one
+    step loads them into the database.
     """
-    policy = load_policy()
-    conn = source_connection(context, "jira", jira, duckdb, policy)
-    if conn is None:
-        return skipped_result("jira", jira)
-    source = JiraSource(conn, policy)
-    with duckdb.get_connection() as con:
-        store = RawStore(con, "jira", context.run.run_id)
-        fetched = ingest_jira(source, store, now=datetime.now(UTC))
-        return raw_result(
-            con,
-            store,
-            {
-                "flavor": fetched.flavor,
-                "search_pages": fetched.pages,
-                "issues_listed": fetched.issues_seen,
-                "changelog_requests": fetched.changelog_requests,
-                "reconciled": fetched.reconciled,
-            },
-            log=context.log,
-        )
+    return load_jira(jira_units().map(fetch_jira_unit).collect())

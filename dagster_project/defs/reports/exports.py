@@ -13,6 +13,7 @@ from dagster_project.lib.exports import PUBLISHED, export_tables
     deps=[["analysis", table] for table in PUBLISHED],
     kinds={"csv", "parquet"},
     owners=["team:driftgate"],
+    pool="duckdb",
 )
 def reports_exports(duckdb: DuckDBResource, reports: ReportsResource) -> dg.MaterializeResult:
     """The full tables behind the report (findings, gate evaluations, rework...) as CSV for

@@ -31,6 +31,7 @@ LATEST = "latest.html"
     ],
     kinds={"html"},
     owners=["team:driftgate"],
+    pool="duckdb",
 )
 def reports_html_report(
     context: dg.AssetExecutionContext,
