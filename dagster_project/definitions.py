@@ -1,7 +1,8 @@
 """Entry point of the code location: everything under ``defs/`` is loaded automatically.
 
-The nightly job runs in process: assets share one DuckDB writer and one sandbox
-emulator, and a step costs milliseconds instead of a process start.
+Jobs run in process: assets share one DuckDB writer and one sandbox emulator, and a
+step costs milliseconds instead of a process start. The nightly job's run config may
+choose the multiprocess executor instead (defs/automation.py).
 """
 
 from pathlib import Path

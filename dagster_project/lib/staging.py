@@ -131,6 +131,7 @@ def load_units(
     now = now or datetime.now(UTC)
     ensure_raw_schema(con)
     counts = LoadCounts()
+    aliases: list[str] = []
     attached: list[_Attached] = []
     try:
         for ordinal, unit in enumerate(sorted(units, key=lambda u: u.name)):
@@ -140,6 +141,7 @@ def load_units(
             alias = f"staging_{ordinal}"
             quoted = str(path).replace("'", "''")
             con.execute(f"ATTACH '{quoted}' AS {alias} (READ_ONLY)")
+            aliases.append(alias)
             attached.append(_describe(con, source, ordinal, unit, alias))
         con.execute("BEGIN TRANSACTION")
         try:
@@ -149,8 +151,8 @@ def load_units(
             con.execute("ROLLBACK")
             raise
     finally:
-        for a in attached:
-            con.execute(f"DETACH {a.alias}")
+        for alias in aliases:
+            con.execute(f"DETACH {alias}")
         for temp in ("staged_load", "units_current", "kept_load", "swept_load", "numbered_load"):
             con.execute(f"DROP TABLE IF EXISTS temp.{temp}")
     return counts

@@ -1,0 +1,155 @@
+"""Benchmark: the first nightly in process against the same nightly with the multiprocess
+executor, each unit of the policy's scope fetched in its own step.
+
+    uv run python benchmarks/fanout_nightly.py --dataset /tmp/fanout-med --latency-ms 20
+
+The dataset (``driftgate sandbox generate --scale medium``) is served by ``driftgate
+sandbox serve`` in its own process, with ``--latency-ms`` added to every answer; the
+policy lists each Jira project, GitLab group and Confluence space of the dataset (one
+unit each); the Dagster instance limits pools ``jira``, ``gitlab``, ``confluence`` to
+``--source-pool`` each and ``duckdb`` to 1. Both runs go through ``dg launch --job
+nightly`` into fresh databases, judged as of the dataset's ``as_of``; the analysis tables
+are then compared (tests/operations/test_multiprocess.py's comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.operations.test_multiprocess import MULTIPROCESS, normalized, query  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dataset", required=True, help="a generated dataset folder")
+    parser.add_argument("--latency-ms", type=int, default=20)
+    parser.add_argument("--source-pool", type=int, default=2)
+    parser.add_argument("--work", help="folder for databases and the instance (default: temp)")
+    args = parser.parse_args()
+    dataset = Path(args.dataset).resolve()
+    work = Path(args.work or tempfile.mkdtemp(prefix="driftgate-fanout-"))
+    work.mkdir(parents=True, exist_ok=True)
+
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    policy = yaml.safe_load((REPO / "dagster_project/policy/default.yaml").read_text())
+    policy["scope"] = scope_of(dataset)
+    (work / "policy.yaml").write_text(yaml.safe_dump(policy))
+    home = work / "dagster_home"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text(
+        "concurrency:\n  pools:\n    granularity: op\n    default_limit: 1\n"
+        "telemetry:\n  enabled: false\n"
+    )
+    dg = str(Path(sys.executable).with_name("dg"))
+    for source in ("jira", "gitlab", "confluence"):
+        subprocess.run(
+            [str(Path(sys.executable).with_name("dagster")), "instance", "concurrency", "set", source,
+             str(args.source_pool)],
+            env={**os.environ, "DAGSTER_HOME": str(home)}, check=True, capture_output=True,
+        )  # fmt: skip
+
+    serve = subprocess.Popen(
+        [str(Path(sys.executable).with_name("driftgate")), "sandbox", "serve",
+         "--dataset", str(dataset), "--latency-ms", str(args.latency_ms)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url = serve.stdout.readline().strip()
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "JIRA_URL": f"{url}/", "JIRA_USER": "driftgate", "JIRA_TOKEN": "t",
+            "GITLAB_URL": url, "GITLAB_TOKEN": "t",
+            "CONFLUENCE_URL": f"{url}/wiki", "CONFLUENCE_USER": "driftgate",
+            "CONFLUENCE_TOKEN": "t",
+            "DRIFTGATE_POLICY": str(work / "policy.yaml"),
+            "DRIFTGATE_AS_OF": manifest["as_of"],
+        }  # fmt: skip
+        results = {}
+        for name, extra in (("in_process", []), ("multiprocess", ["-c", str(MULTIPROCESS)])):
+            folder = work / name
+            folder.mkdir(exist_ok=True)
+            run_env = {
+                **env,
+                "DRIFTGATE_DB": str(folder / "driftgate.duckdb"),
+                "DRIFTGATE_REPORTS": str(folder / "reports"),
+            }
+            started = time.monotonic()
+            done = subprocess.run(
+                [dg, "launch", "--job", "nightly", *extra],
+                cwd=REPO, env=run_env, capture_output=True, text=True,
+            )  # fmt: skip
+            elapsed = time.monotonic() - started
+            (work / f"{name}.log").write_text(done.stderr)
+            if done.returncode != 0:
+                raise SystemExit(f"{name} failed; see {work / f'{name}.log'}")
+            results[name] = {"wall_s": round(elapsed, 1), "db": folder / "driftgate.duckdb"}
+            print(f"{name}: {elapsed:.1f} s", flush=True)
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+
+    first, second = results["in_process"]["db"], results["multiprocess"]["db"]
+    tables = [
+        f"{s}.{t}"
+        for s, t in query(first, "SELECT schema_name, table_name FROM duckdb_tables() "
+                                 "WHERE schema_name IN ('chain', 'analysis')")
+    ]  # fmt: skip
+    differing = [t for t in tables if normalized(first, t) != normalized(second, t)]
+    rows = query(first, "SELECT count(*) FROM raw.objects")[0][0]
+    print(
+        json.dumps(
+            {
+                "dataset": str(dataset),
+                "latency_ms": args.latency_ms,
+                "units": {k: len(v) for k, v in policy["scope"].items()},
+                "source_pool": args.source_pool,
+                "in_process_s": results["in_process"]["wall_s"],
+                "multiprocess_s": results["multiprocess"]["wall_s"],
+                "raw_rows": rows,
+                "tables_compared": len(tables),
+                "tables_differing": differing,
+                "raw_identical": Counter(query(first, RAW)) == Counter(query(second, RAW)),
+                "work": str(work),
+            },
+            indent=2,
+        )
+    )
+
+
+RAW = "SELECT source, object_type, object_key, content_hash, deleted FROM raw.objects"
+
+
+def scope_of(dataset: Path) -> dict[str, list[str]]:
+    """Every Jira project, GitLab group and Confluence space of a dataset."""
+    projects = set()
+    with (dataset / "jira" / "issues.jsonl").open() as lines:
+        for line in lines:
+            if line.strip():
+                projects.add(json.loads(line)["fields"]["project"]["key"])
+    gitlab = json.loads((dataset / "gitlab" / "projects.json").read_text())
+    groups = {p["namespace"]["full_path"] for p in gitlab}
+    spaces = json.loads((dataset / "confluence" / "spaces.json").read_text())
+    spaces = spaces["results"] if isinstance(spaces, dict) else spaces
+    return {
+        "jira_projects": sorted(projects),
+        "gitlab_groups": sorted(groups),
+        "confluence_spaces": sorted(s["key"] for s in spaces),
+    }
+
+
+if __name__ == "__main__":
+    main()
