@@ -115,17 +115,23 @@ def _failed_run(instance: dg.DagsterInstance) -> tuple[dg.DagsterRun, object]:
     return run, failure
 
 
+def _failure_context(instance: dg.DagsterInstance):
+    """The context the daemon hands the alert sensor for that failed run."""
+    run, failure = _failed_run(instance)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="nightly_failure_alert",
+        dagster_event=failure,
+        dagster_instance=instance,
+        dagster_run=run,
+    ).for_run_failure()
+    return run, context
+
+
 def test_a_failed_run_posts_one_line_to_the_webhook(receiver, monkeypatch):
     url, received = receiver
     monkeypatch.setenv("DRIFTGATE_ALERT_WEBHOOK", url)
     with dg.instance_for_test() as instance:
-        run, failure = _failed_run(instance)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="nightly_failure_alert",
-            dagster_event=failure,
-            dagster_instance=instance,
-            dagster_run=run,
-        ).for_run_failure()
+        run, context = _failure_context(instance)
         nightly_failure_alert(context)
     assert len(received) == 1
     path, content_type, body = received[0]
@@ -147,13 +153,7 @@ def test_an_unreachable_webhook_fails_the_tick_without_showing_its_url(monkeypat
         port = sock.getsockname()[1]
     monkeypatch.setenv("DRIFTGATE_ALERT_WEBHOOK", f"http://127.0.0.1:{port}/{HOOK_SECRET}")
     with dg.instance_for_test() as instance:
-        run, failure = _failed_run(instance)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="nightly_failure_alert",
-            dagster_event=failure,
-            dagster_instance=instance,
-            dagster_run=run,
-        ).for_run_failure()
+        run, context = _failure_context(instance)
         with pytest.raises(RuntimeError) as err:
             nightly_failure_alert(context)
     assert "DRIFTGATE_ALERT_WEBHOOK" in str(err.value)
