@@ -26,7 +26,9 @@ loaded), so main ends as the one-store ingestion would have left it:
 * quarantine and listing rows are appended; a listing of a whole unit (scope ``*``)
   is recorded under the unit's label (``project:PAY``), so per-scope "latest listing"
   queries see each unit, except for listings every unit makes of the same global
-  objects (Jira fields and statuses), which keep ``*``.
+  objects (Jira fields and statuses), which keep ``*``; ``raw.live_listings`` keeps
+  the listings of the units of the latest load, so a unit dropped from the policy no
+  longer counts in completeness.
 
 A store rebuilt from scratch (a new ``store_id``) is loaded again from its first row;
 what main already has is recognised by its content hash. A run killed after a fetch and
@@ -341,14 +343,14 @@ def _load(
         counts.listings += con.execute(
             f"""
             INSERT INTO raw.listings (run_id, source, object_type, scope, full_listing,
-                                      reported, listed, listed_at)
+                                      reported, listed, listed_at, unit)
             SELECT run_id, source, object_type,
                    CASE WHEN scope = '*' AND NOT list_contains(?, object_type) THEN ?
                         ELSE scope END,
-                   full_listing, reported, listed, listed_at
+                   full_listing, reported, listed, listed_at, ?
             FROM {a.alias}.raw.listings WHERE seq > ? AND seq <= ? ORDER BY seq
             """,  # noqa: S608
-            [globals_, a.unit.label, a.marks[2], a.tops[2]],
+            [globals_, a.unit.label, a.unit.name, a.marks[2], a.tops[2]],
         ).fetchone()[0]
         con.execute(
             """

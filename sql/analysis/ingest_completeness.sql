@@ -1,7 +1,8 @@
 -- analysis.ingest_completeness: per source and object type, what the source reported or
 -- listed (expected), what is stored (distinct current objects), what was quarantined.
 --
--- expected = the latest full listing of every scope (a project, an MR, a page...), using
+-- expected = the latest full listing of every scope (a project, an MR, a page...) of the
+-- units the policy scopes now (raw.live_listings), using
 -- the total the source reported where it reports one and the count listed otherwise;
 -- never less than stored + quarantined (objects created after that listing).
 -- missing  = expected - stored - quarantined: objects the source has and we do not.
@@ -33,7 +34,7 @@ quarantined AS (
 ),
 latest_listing AS (
     SELECT source, object_type, scope, coalesce(reported, listed) AS n
-    FROM raw.listings
+    FROM raw.live_listings  -- the listings of the units the policy scopes now
     WHERE full_listing
     QUALIFY row_number() OVER (
         PARTITION BY source, object_type, scope ORDER BY listed_at DESC) = 1

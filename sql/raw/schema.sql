@@ -86,9 +86,11 @@ CREATE TABLE IF NOT EXISTS raw.listings (
     reported     BIGINT,               -- NULL where the source reports no total
     listed       BIGINT NOT NULL,
     listed_at    TIMESTAMPTZ NOT NULL,
-    seq          BIGINT DEFAULT nextval('raw.arrival_seq')
+    seq          BIGINT DEFAULT nextval('raw.arrival_seq'),
+    unit         VARCHAR               -- the unit whose staging store listed it (raw.loads)
 );
 ALTER TABLE raw.listings ADD COLUMN IF NOT EXISTS seq BIGINT DEFAULT nextval('raw.arrival_seq');
+ALTER TABLE raw.listings ADD COLUMN IF NOT EXISTS unit VARCHAR;
 
 -- Ingestion fans out: each unit of a source (a Jira project, a GitLab project or group, a
 -- Confluence space, or all of it) is fetched into its own staging store, and one step
@@ -116,3 +118,14 @@ CREATE TABLE IF NOT EXISTS raw.instances (
     last_run_id    VARCHAR NOT NULL,
     last_seen_at   TIMESTAMPTZ NOT NULL
 );
+
+-- The listings of the units the policy scopes now: those of each source's latest load
+-- (a unit dropped from the scope no longer counts; a listing recorded before ingestion
+-- fanned out belongs to the one unit there was, 'all').
+CREATE OR REPLACE VIEW raw.live_listings AS
+SELECT l.* FROM raw.listings l
+WHERE NOT EXISTS (SELECT 1 FROM raw.loads d WHERE d.source = l.source)
+   OR coalesce(l.unit, 'all') IN (
+       SELECT d.unit FROM raw.loads d
+       WHERE d.source = l.source
+         AND d.loaded_at = (SELECT max(e.loaded_at) FROM raw.loads e WHERE e.source = l.source));

@@ -127,3 +127,29 @@ def test_a_run_whose_load_failed_loses_nothing(serve, tmp_path, monkeypatch):
     issues = HANDMADE / "jira" / "issues.jsonl"
     keys = {json.loads(line)["key"] for line in issues.read_text().splitlines() if line}
     assert {k for (k,) in table(db, "SELECT issue_key FROM chain.work_items")} == keys
+
+
+def test_narrowing_the_scope_moves_a_database_to_the_new_units(serve, tmp_path, monkeypatch):
+    """From the whole of Jira (unit all) to one project listed: the project's unit
+    fetches from scratch, stores nothing main already has, and the issues no unit holds
+    any more leave the chain; completeness counts the new unit's listings only."""
+    url = serve(HANDMADE).url
+    db = tmp_path / "dg.duckdb"
+    selection = ['key:"raw/jira"', 'key:"chain/work_items"', 'key:"analysis/ingest_completeness"']
+    use_policy(tmp_path, monkeypatch, None)
+    materialize(url, db, selection)
+    rows = table(db, "SELECT count(*) FROM raw.objects WHERE NOT deleted")[0][0]
+
+    use_policy(tmp_path, monkeypatch, {"jira_projects": ["PAY"]})
+    materialize(url, db, selection)
+
+    assert table(db, "SELECT count(*) FROM raw.objects WHERE NOT deleted")[0][0] == rows
+    items = {k for (k,) in table(db, "SELECT issue_key FROM chain.work_items")}
+    assert len(items) == 13 and all(k.startswith("PAY-") for k in items)
+    gone = "SELECT count(*) FROM raw.latest WHERE object_type = 'issue' AND deleted"
+    assert table(db, gone) == [(12,)]  # WEB's, out of scope now
+    completeness = (
+        "SELECT expected, stored, missing FROM analysis.ingest_completeness "
+        "WHERE source = 'jira' AND object_type = 'issue'"
+    )
+    assert table(db, completeness) == [(13, 13, 0)]

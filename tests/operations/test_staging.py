@@ -245,6 +245,27 @@ def test_listings_are_kept_per_unit_and_quarantine_is_appended_once(tmp_path):
     assert quarantined == [("PAY-9", "run-1")]
 
 
+def test_the_listings_that_count_are_those_of_the_units_loaded_last(tmp_path):
+    db = tmp_path / "main.duckdb"
+    for unit in (PAY, WEB):
+        stage(db, unit, 1, ("listed", "issue", 1), ("listed", "field", 5))
+    load(db, PAY, WEB, run=1)
+    live = "SELECT DISTINCT scope, unit FROM raw.live_listings ORDER BY ALL"
+    assert rows_of(db, live) == [
+        ("*", "project_PAY"),
+        ("*", "project_WEB"),
+        ("project:PAY", "project_PAY"),
+        ("project:WEB", "project_WEB"),
+    ]
+    load(db, PAY, run=2)  # WEB left the policy: its listings no longer describe the source
+    assert rows_of(db, live) == [("*", "project_PAY"), ("project:PAY", "project_PAY")]
+
+
+def rows_of(db: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
 def test_a_copy_of_the_database_carries_its_staging_stores(tmp_path):
     db = tmp_path / "main.duckdb"
     stage(db, PAY, 1, *RUNS[0][0])

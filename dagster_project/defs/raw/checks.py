@@ -21,7 +21,7 @@ def _listing_check(source: str) -> dg.AssetChecksDefinition:
         with duckdb.get_connection() as con:
             short = con.execute(
                 """
-                SELECT object_type, scope, reported, listed FROM raw.listings
+                SELECT object_type, scope, reported, listed FROM raw.live_listings
                 WHERE source = ? AND full_listing AND reported IS NOT NULL
                   -- Version numbers count versions a retention policy may have purged:
                   -- not a listing total; analysis.ingest_completeness reports the gap.
