@@ -1,12 +1,11 @@
 """The nightly job over every layer and its 02:00 schedule.
 
-The job runs in process unless its run config chooses the multiprocess executor, e.g.
-``dg launch --job nightly --config-json '{"execution": {"config": {"multiprocess":
-{"max_concurrent": 8, "start_method": {"forkserver": {}}}}}}'``: each fetch step of a
-source's units then runs in its own process, as many at once as the instance's pool of
-that source allows (pools ``jira``, ``gitlab``, ``confluence``), while every step that
-opens the database shares pool ``duckdb``, which must be limited to 1 (README, "Running
-in parallel").
+The job runs in process unless its run config chooses the multiprocess executor
+(``dg launch --job nightly -c dagster_project/run_config/nightly_multiprocess.yaml``):
+each unit's fetch step then runs in its own process, as many at once as the instance's
+pool of its source allows (pools ``jira``, ``gitlab``, ``confluence``), while every step
+that opens the database shares pool ``duckdb``, which must be limited to 1 (README,
+"Running in parallel").
 """
 
 import dagster as dg
