@@ -13,10 +13,11 @@ import pytest
 import requests
 import yaml
 
+from dagster_project.defs.raw import RAW_RETRY_POLICY
 from dagster_project.lib.scopes import safe_name
 from dagster_project.lib.staging import staging_dir
 from tests.conftest import HANDMADE, sandbox_stats
-from tests.ingest.harness import materialize, staged, table
+from tests.ingest.harness import definitions, materialize, staged, table
 
 RAW_AND_CHAIN = 'group:raw or group:chain or key:"analysis/ingest_completeness"'
 # Every project, group and space of the handmade dataset, one unit each; project 201 is
@@ -43,6 +44,27 @@ def chain_tables(db: Path) -> dict[str, list[tuple]]:
         n: table(db, f"SELECT COLUMNS(lambda c: c NOT LIKE '%raw_id') FROM chain.{n} ORDER BY ALL")  # noqa: S608
         for n in names
     }
+
+
+def test_the_raw_assets_fan_out_with_dagster_pools():
+    """Per source: a units op, a fetch op in the source's pool with the raw retry policy,
+    a load op in pool duckdb; every other step that opens the database in pool duckdb;
+    the nightly job in process unless its run config says otherwise."""
+    defs = definitions()
+    for source in ("jira", "gitlab", "confluence"):
+        graph = defs.resolve_assets_def(dg.AssetKey(["raw", source])).node_def
+        ops = {node.name: node.definition for node in graph.nodes}
+        assert set(ops) == {f"{source}_units", f"fetch_{source}_unit", f"load_{source}"}
+        assert ops[f"fetch_{source}_unit"].pool == source
+        assert ops[f"fetch_{source}_unit"].retry_policy == RAW_RETRY_POLICY
+        assert ops[f"load_{source}"].pool == "duckdb"
+        assert ops[f"{source}_units"].pool is None  # reads the policy only
+    others = [a for a in defs.assets if a.key.path[0] != "raw"] + list(defs.asset_checks)
+    assert {a.node_def.pool for a in others} == {"duckdb"}
+    nightly = defs.resolve_job_def("nightly")
+    assert nightly.executor_def.name == "multi_or_in_process_executor"
+    assert nightly.run_config == {"execution": {"config": {"in_process": {}}}}
+    assert defs.resolve_job_def("snapshot_backfill").executor_def.name == "in_process"
 
 
 def test_a_scope_listed_entry_by_entry_ingests_what_the_whole_scope_does(
