@@ -39,6 +39,7 @@ def units_op(source: str) -> dg.OpDefinition:
         name=f"{source}_units",
         out=dg.DynamicOut(UnitFetch),
         required_resource_keys={source, "duckdb"},
+        pool="duckdb",  # it records the source's instance in the database
         description=f"Checks that {source} answers (or is skipped), then lists the units of "
         "the policy's scope, one fetch step each.",
     )

@@ -56,10 +56,16 @@ def test_the_raw_assets_fan_out_with_dagster_pools():
         ops = {node.name: node.definition for node in graph.nodes}
         assert set(ops) == {f"{source}_units", f"fetch_{source}_unit", f"load_{source}"}
         assert ops[f"fetch_{source}_unit"].pool == source
-        assert ops[f"fetch_{source}_unit"].retry_policy == RAW_RETRY_POLICY
+        policy = ops[f"fetch_{source}_unit"].retry_policy
+        assert policy == RAW_RETRY_POLICY
+        assert policy.max_retries == 1 and policy.delay == 30
+        assert policy.backoff == dg.Backoff.EXPONENTIAL and policy.jitter == dg.Jitter.PLUS_MINUS
         assert ops[f"load_{source}"].pool == "duckdb"
-        assert ops[f"{source}_units"].pool is None  # reads the policy only
-    others = [a for a in defs.assets if a.key.path[0] != "raw"] + list(defs.asset_checks)
+        # checks the source answers and records its instance in the database
+        assert ops[f"{source}_units"].pool == "duckdb"
+    others = [a for a in defs.assets if a.key.path[0] != "raw"] + [
+        c for c in defs.asset_checks if all(s.name != "freshness_check" for s in c.check_specs)
+    ]  # freshness checks read the instance's event log, not the database
     assert {a.node_def.pool for a in others} == {"duckdb"}
     nightly = defs.resolve_job_def("nightly")
     assert nightly.executor_def.name == "multi_or_in_process_executor"

@@ -91,24 +91,3 @@ def test_sensors_and_freshness_checks_as_documented():
     spec = next(iter(checks_def.check_specs))
     params = spec.metadata["dagster/freshness_params"].value
     assert params["lower_bound_delta_seconds"] == 26 * 3600
-
-
-def test_api_bound_steps_have_a_pool_per_source_and_retry_with_backoff_and_jitter():
-    defs = definitions()
-    for source in ("jira", "gitlab", "confluence"):
-        graph = defs.resolve_assets_def(dg.AssetKey(["raw", source])).node_def
-        ops = {op.name: op for op in graph.node_defs}
-        assert set(ops) == {f"{source}_units", f"fetch_{source}_unit", f"load_{source}"}
-        fetch = ops[f"fetch_{source}_unit"]
-        assert fetch.pool == source  # one instance never sees more than its pool allows
-        policy = fetch.retry_policy
-        assert policy.max_retries == 1 and policy.delay == 30
-        assert policy.backoff == dg.Backoff.EXPONENTIAL and policy.jitter == dg.Jitter.PLUS_MINUS
-        assert ops[f"load_{source}"].pool == "duckdb"  # the one writer
-    # every other step that opens the database shares the writers' pool
-    for assets_def in defs.assets or []:
-        key = next(iter(assets_def.keys))
-        if key.path[0] in ("chain", "analysis", "reports") and isinstance(
-            assets_def.node_def, dg.OpDefinition
-        ):
-            assert assets_def.node_def.pool == "duckdb", key
