@@ -21,7 +21,7 @@ from dagster_project.defs.raw import preflight
 from dagster_project.lib.policy import load_policy
 from dagster_project.lib.rawstore import RawStore
 from dagster_project.lib.scopes import Unit, source_scopes
-from dagster_project.lib.staging import load_units
+from dagster_project.lib.staging import LoadCounts, load_units
 from dagster_project.metadata import raw_metadata
 
 
@@ -75,6 +75,10 @@ def load_op(source: str) -> dg.OpDefinition:
     ) -> None:
         units = [f["unit"] for f in fetches]
         with duckdb.get_connection() as con:
+            if not units:  # skipped in this run (units step): what is stored stays as is
+                metadata = raw_metadata(con, source, [], LoadCounts())
+                context.add_output_metadata({**metadata, "skipped": True})
+                return
             loaded = load_units(con, duckdb.database, source, units, context.run.run_id)
             metadata = raw_metadata(con, source, fetches, loaded, log=context.log)
         context.add_output_metadata(metadata)

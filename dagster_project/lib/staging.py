@@ -275,7 +275,8 @@ def _load(
               SELECT 1 FROM kept_load k
               WHERE k.object_type = c.object_type AND k.object_key = c.object_key)
         """,
-        [source, all(a.reconciled for a in attached)],
+        # no unit at all (a source skipped in this run) holds nothing and sweeps nothing
+        [source, bool(attached) and all(a.reconciled for a in attached)],
     )
 
     # 4. Main's raw_ids, in fetch order, drawn from main's sequence.

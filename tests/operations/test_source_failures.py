@@ -28,6 +28,10 @@ from tests.conftest import HANDMADE
 from tests.product.test_cli import driftgate
 
 SECRET = "tok-9f8e7d6c5b"
+JIRA_STATE = (
+    "SELECT count(*) FILTER (WHERE NOT deleted), count(*) FILTER (WHERE deleted) "
+    "FROM raw.latest WHERE source = 'jira'"
+)
 
 
 @pytest.fixture
@@ -150,9 +154,20 @@ def test_unset_sources_are_skipped_and_an_other_instance_is_refused(serve, tmp_p
             con.execute("SELECT source, count(*) FROM raw.objects GROUP BY 1").fetchall()
         )
         instances = con.execute("SELECT source, instance FROM raw.instances").fetchall()
+        jira_current = con.execute(JIRA_STATE).fetchone()
     assert set(by_source) == {"jira"} and by_source["jira"] > 0  # nothing simulated
     name = json.loads((HANDMADE / "manifest.json").read_text())["name"]
     assert instances == [("jira", f"sandbox:{name}")]  # the emulator names its dataset
+
+    # A source skipped in a later run keeps everything it has: nothing is tombstoned.
+    later = driftgate(
+        "run", cwd=tmp_path, env=env_for(tmp_path, GITLAB_URL=emulator.url, GITLAB_TOKEN=SECRET)
+    )
+    assert later.returncode == 0, later.stderr[-2000:]
+    assert "jira: JIRA_URL is not set while another source URL is: skipped" in later.stdout
+    with duckdb.connect(db, read_only=True) as con:
+        assert con.execute(JIRA_STATE).fetchone() == jira_current
+    assert jira_current[1] == 0
 
     # Another organisation is refused before anything is read.
     other_dir = shutil.copytree(HANDMADE, tmp_path / "other")
@@ -160,6 +175,8 @@ def test_unset_sources_are_skipped_and_an_other_instance_is_refused(serve, tmp_p
     manifest["name"] = "another-organisation"
     (other_dir / "manifest.json").write_text(json.dumps(manifest))
     other = serve(other_dir)
+    with duckdb.connect(db, read_only=True) as con:
+        before = dict(con.execute("SELECT source, count(*) FROM raw.objects GROUP BY 1").fetchall())
     second = driftgate("run", cwd=tmp_path, env={**env, "JIRA_URL": other.url})
     assert second.returncode == 1
     lines = second.stderr.strip().splitlines()
@@ -170,7 +187,7 @@ def test_unset_sources_are_skipped_and_an_other_instance_is_refused(serve, tmp_p
     )
     with duckdb.connect(db, read_only=True) as con:
         after = dict(con.execute("SELECT source, count(*) FROM raw.objects GROUP BY 1").fetchall())
-    assert after == by_source  # nothing of the other organisation was written
+    assert after == before  # nothing of the other organisation was written
 
 
 @pytest.mark.parametrize(

@@ -227,6 +227,17 @@ def test_objects_no_unit_holds_become_tombstones_once_every_unit_listed_in_full(
         ).fetchone() == ("load-4", at(4))
 
 
+def test_a_load_with_no_unit_sweeps_nothing(tmp_path):
+    """A source skipped in a run (no unit fetched) keeps every object it has."""
+    db = tmp_path / "main.duckdb"
+    stage(db, PAY, 1, *RUNS[0][0], reconciled(1))
+    load(db, PAY, run=1)
+    before = current(db)
+    with duckdb.connect(str(db)) as con:
+        assert load_units(con, db, "jira", [], "load-2", now=at(2)).swept == 0
+    assert current(db) == before and not any(deleted for _, _, deleted, _ in before)
+
+
 def test_listings_are_kept_per_unit_and_quarantine_is_appended_once(tmp_path):
     db = tmp_path / "main.duckdb"
     bad = Batch(quarantined=[Quarantined("issue", "PAY-9", "fields.updated: missing", {})])
