@@ -262,9 +262,7 @@ def cmd_pools(args: argparse.Namespace) -> int:
     from dagster_project.defs.automation import apply_pool_limits
     from dagster_project.lib.policy import load_policy
 
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DAGSTER_HOME).resolve())))
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()
+    dagster_home()
     with dg.DagsterInstance.get() as instance:
         limits = apply_pool_limits(instance, load_policy())
     for pool, limit in limits.items():
@@ -348,6 +346,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 DAGSTER_HOME = ".dagster_home"  # default, relative to the working folder; git-ignored
+
+
+def dagster_home() -> Path:
+    """The Dagster instance the commands record into: ``$DAGSTER_HOME``, else
+    ``.dagster_home/`` here, shared with `dg dev` run with the same DAGSTER_HOME (the
+    runs, materialisations and checks show in the UI). Created with local storage and
+    no telemetry when new."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DAGSTER_HOME).resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():
+        settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    return home
+
+
 # Earlier days the demo judges before today: every six weeks over half a year.
 DEMO_HISTORY_STEPS = 4
 DEMO_HISTORY_EVERY = timedelta(weeks=6)
@@ -410,13 +423,7 @@ def _execute_nightly(db: str, tags: dict[str, str], *, quiet: bool, verbose: boo
 
     definitions = defs.load_fn()
     job = definitions.resolve_job_def("nightly")
-    # One persistent Dagster instance in the project folder, shared with `dg dev` run with
-    # the same DAGSTER_HOME: the runs, materialisations and checks show in the UI.
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DAGSTER_HOME).resolve())))
-    home.mkdir(parents=True, exist_ok=True)
-    settings = home / "dagster.yaml"
-    if not settings.exists():  # defaults: local storage in the folder; no telemetry
-        settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    home = dagster_home()
     instance = dg.DagsterInstance.get()
     run_id = str(uuid.uuid4())  # Dagster run ids are UUIDs
     log_file = home / "logs" / f"nightly-{run_id[:8]}.log"

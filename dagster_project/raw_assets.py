@@ -19,7 +19,7 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.raw import preflight
 from dagster_project.lib.policy import load_policy
-from dagster_project.lib.rawstore import RawStore
+from dagster_project.lib.rawstore import RawStore, ensure_raw_schema
 from dagster_project.lib.scopes import Unit, source_scopes
 from dagster_project.lib.staging import LoadCounts, load_units
 from dagster_project.metadata import raw_metadata
@@ -76,6 +76,7 @@ def load_op(source: str) -> dg.OpDefinition:
         units = [f["unit"] for f in fetches]
         with duckdb.get_connection() as con:
             if not units:  # skipped in this run (units step): what is stored stays as is
+                ensure_raw_schema(con)  # the raw checks read it even when nothing is fetched
                 metadata = raw_metadata(con, source, [], LoadCounts())
                 context.add_output_metadata({**metadata, "skipped": True})
                 return

@@ -7,6 +7,7 @@ command line turns it down and reads the run's events from the instance instead.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from datetime import UTC, datetime
@@ -67,8 +68,6 @@ def write_run_log(instance: dg.DagsterInstance, run_id: str, path: Path) -> None
 
 
 def _level_name(level: Any) -> str:
-    import logging
-
     return logging.getLevelName(level) if isinstance(level, int) else str(level)
 
 
@@ -110,8 +109,6 @@ class RunWatcher:
 
     @staticmethod
     def _line(record: Any) -> str | None:
-        import logging
-
         if record.dagster_event is not None or not record.user_message:
             return None
         step = record.step_key or ""

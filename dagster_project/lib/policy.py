@@ -79,24 +79,32 @@ class Operations(_Strict):
     @field_validator("nightly_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        check_schedule(value, "UTC")
+        check_cron(value)
         return value
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        check_schedule("0 2 * * *", value)
+        check_timezone(value)
         return value
 
 
 def check_schedule(cron: str, timezone: str) -> None:
     """Raise ValueError naming what is wrong with a cron string or a time zone."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    check_cron(cron)
+    check_timezone(timezone)
 
+
+def check_cron(cron: str) -> None:
     from dagster._utils.schedules import is_valid_cron_string
 
     if not is_valid_cron_string(cron):
         raise ValueError(f"{cron!r} is not a cron expression (e.g. '0 2 * * *')")
+
+
+def check_timezone(timezone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -193,23 +193,27 @@ def test_freshness_checks_fail_when_ingestion_or_the_report_is_older_than_the_li
 
 
 # -- one writer per database -------------------------------------------------------------
-def test_a_second_run_on_a_database_being_written_is_refused_and_nothing_breaks(tmp_path):
-    db = tmp_path / "dg.duckdb"
+def holding(code: str) -> subprocess.Popen:
+    """Another process running ``code``, once it has printed that it holds the file; it
+    lets go when a line is written to its stdin (or when killed)."""
     holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from dagster_project.lib.runlock import run_lock\n"
-            f"with run_lock({str(db)!r}, what='nightly job'):\n"
-            "    print('held', flush=True); sys.stdin.readline()",
-        ],
+        [sys.executable, "-c", code + "\n    print('held', flush=True); sys.stdin.readline()"],
         cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_second_run_on_a_database_being_written_is_refused_and_nothing_breaks(tmp_path):
+    db = tmp_path / "dg.duckdb"
+    holder = holding(
+        "import sys; from dagster_project.lib.runlock import run_lock\n"
+        f"with run_lock({str(db)!r}, what='nightly job'):"
+    )
     try:
-        assert holder.stdout.readline().strip() == "held"
         env = {
             "DRIFTGATE_DB": str(db),
             "DRIFTGATE_REPORTS": str(tmp_path / "reports"),
@@ -240,19 +244,8 @@ def _since(db: Path) -> str:
 
 def test_a_database_open_in_another_process_is_named(tmp_path):
     db = tmp_path / "dg.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, sys\ncon = duckdb.connect({str(db)!r})\n"
-            "print('open', flush=True); sys.stdin.readline()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = holding(f"import duckdb, sys\nwith duckdb.connect({str(db)!r}):")
     try:
-        assert holder.stdout.readline().strip() == "open"
         env = {"DRIFTGATE_DB": str(db), "DAGSTER_HOME": str(tmp_path / "home")}
         result = driftgate("run", cwd=tmp_path, env=env)
         assert result.returncode == 1
@@ -268,18 +261,9 @@ def test_a_database_open_in_another_process_is_named(tmp_path):
 def test_the_lock_is_released_by_a_killed_run(tmp_path):
     """flock dies with its process: a killed nightly never blocks the next one."""
     db = tmp_path / "dg.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import time; from dagster_project.lib.runlock import run_lock\n"
-            f"with run_lock({str(db)!r}):\n    print('held', flush=True); time.sleep(600)",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
+    holder = holding(
+        f"import sys; from dagster_project.lib.runlock import run_lock\nwith run_lock({str(db)!r}):"
     )
-    assert holder.stdout.readline().strip() == "held"
     with pytest.raises(DatabaseBusy):
         with run_lock(db):
             pass

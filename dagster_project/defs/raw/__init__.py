@@ -37,8 +37,6 @@ def preflight(
     line and no retry, when the server cannot be reached or refuses the credentials, or
     when the database holds another instance's data for this source.
     """
-    with duckdb.get_connection() as con:
-        ensure_raw_schema(con)  # the raw checks read it even when nothing is fetched
     skipped = resource.skip_reason()
     if skipped:
         context.log.warning(f"{name}: {skipped}")
@@ -51,6 +49,7 @@ def preflight(
             allow_retries=False,
         )
     with duckdb.get_connection() as con:
+        ensure_raw_schema(con)
         try:
             bind_instance(con, name, reach.instance, context.run.run_id, where=duckdb.database)
         except InstanceMismatch as exc:
