@@ -7,6 +7,7 @@ numbers and ISO dates reach the SVG; the template escapes everything anyway.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -40,7 +41,9 @@ def line_chart(
     if len(days) < 2:
         return None
     values = [v for vs in series.values() for v in vs if v is not None]
-    top = 1.0 if percent else max([*values, 1.0])
+    # Counts: the scale's top rounded up to a multiple of 4, so the quarter ticks are
+    # whole numbers (a count axis reading 3.75 or 11.25 reads as an error).
+    top = 1.0 if percent else float(math.ceil(max([*values, 1.0]) / 4) * 4)
     left, right, up, bottom = PAD_L, WIDTH - PAD_R, PAD_T, HEIGHT - PAD_B
     first, last = days[0].toordinal(), days[-1].toordinal()
 

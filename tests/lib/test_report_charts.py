@@ -27,3 +27,9 @@ def test_one_day_draws_nothing_and_counts_scale_to_their_maximum():
     counts = charts["counts"]
     assert counts.y_ticks[-1][1] == "20"  # the top of the scale is the largest count
     assert [s.name for s in charts["rates"].series] == ["gate compliance", "rework share"]
+
+
+def test_a_count_axis_ticks_whole_numbers():
+    days = [date(2026, 1, 1), date(2026, 2, 1)]
+    chart = line_chart(days, {"open gaps": [9, 15]}, percent=False)
+    assert [label for _, label in chart.y_ticks] == ["0", "4", "8", "12", "16"]
