@@ -18,6 +18,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.lib.connections import SOURCE_URL_VARS, Connection
+from dagster_project.lib.duckdb_settings import duckdb_config
 from dagster_project.lib.policy import Policy
 from dagster_project.sandbox.runtime import DEFAULT_DATASET, sandbox_url
 
@@ -141,7 +142,11 @@ def source_resources() -> dict[str, dg.ConfigurableResource]:
             token=env_or("CONFLUENCE_TOKEN"),
             sandbox=sandbox,
         ),
-        "duckdb": DuckDBResource(database=env_or("DRIFTGATE_DB", DEFAULT_DB)),
+        # Memory ceiling, threads and spill folder: plain values (nothing secret), shown in
+        # the UI with the resource; staging stores are opened with the same settings.
+        "duckdb": DuckDBResource(
+            database=env_or("DRIFTGATE_DB", DEFAULT_DB), connection_config=duckdb_config()
+        ),
         "reports": ReportsResource(folder=env_or("DRIFTGATE_REPORTS", DEFAULT_REPORTS)),
     }
 

@@ -43,6 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -68,12 +69,17 @@ def unit_path(database: str | Path, unit: Unit) -> Path:
 
 @contextmanager
 def unit_store(
-    database: str | Path, unit: Unit, run_id: str, fetched_at: datetime
+    database: str | Path,
+    unit: Unit,
+    run_id: str,
+    fetched_at: datetime,
+    config: dict[str, Any] | None = None,
 ) -> Iterator[RawStore]:
-    """A ``RawStore`` on the unit's own staging file, created on first use."""
+    """A ``RawStore`` on the unit's own staging file, created on first use; ``config``:
+    the main database's DuckDB settings (memory ceiling, threads, spill folder)."""
     path = unit_path(database, unit)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(path)) as con:
+    with duckdb.connect(str(path), config=config or {}) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         # The store's identity: a store deleted and fetched again from scratch is another.
         con.execute(

@@ -22,53 +22,72 @@ named AS (
     SELECT 'points', id FROM fields WHERE name = lower(policy_text('$.jira.story_points_field'))
 ),
 issues AS (
-    SELECT raw_id, object_key, payload
+    -- Each issue's JSON is parsed once into what is read of it: every `->>` on the whole
+    -- payload would parse it again, each parse holding a vector of payloads in memory.
+    SELECT raw_id, object_key,
+           json_extract(payload, '$.fields') AS f,
+           json_transform(payload, '{
+               "id": "VARCHAR", "self": "VARCHAR",
+               "fields": {
+                   "project": {"key": "VARCHAR"},
+                   "issuetype": {"name": "VARCHAR"},
+                   "summary": "VARCHAR",
+                   "status": {"id": "VARCHAR", "name": "VARCHAR",
+                              "statusCategory": {"key": "VARCHAR"}},
+                   "labels": "VARCHAR[]",
+                   "components": [{"name": "VARCHAR"}],
+                   "parent": {"key": "VARCHAR",
+                              "fields": {"issuetype": {"name": "VARCHAR",
+                                                       "hierarchyLevel": "VARCHAR"}}},
+                   "created": "VARCHAR", "updated": "VARCHAR", "resolutiondate": "VARCHAR",
+                   "assignee": {"accountId": "VARCHAR", "name": "VARCHAR"}
+               }
+           }') AS t
     FROM raw.current_objects('jira', 'issue')
 ),
 custom AS (
     SELECT i.object_key,
-           min(json_extract(i.payload, '$.fields.' || n.id)) FILTER (WHERE n.role = 'ac'
-               AND json_type(json_extract(i.payload, '$.fields.' || n.id)) <> 'NULL') AS ac,
-           min(json_extract_string(i.payload, '$.fields.' || n.id)) FILTER (WHERE n.role = 'epic')
+           min(json_extract(i.f, '$.' || n.id)) FILTER (WHERE n.role = 'ac'
+               AND json_type(json_extract(i.f, '$.' || n.id)) <> 'NULL') AS ac,
+           min(json_extract_string(i.f, '$.' || n.id)) FILTER (WHERE n.role = 'epic')
                AS epic_link,
-           min(TRY_CAST(json_extract_string(i.payload, '$.fields.' || n.id) AS DOUBLE))
+           min(TRY_CAST(json_extract_string(i.f, '$.' || n.id) AS DOUBLE))
                FILTER (WHERE n.role = 'points') AS points
     FROM issues i CROSS JOIN named n
     GROUP BY i.object_key
 )
 SELECT
     i.object_key                                             AS issue_key,
-    i.payload->>'$.id'                                       AS issue_id,
-    i.payload->>'$.fields.project.key'                       AS project_key,
-    i.payload->>'$.fields.issuetype.name'                    AS issue_type,
-    i.payload->>'$.fields.summary'                           AS summary,
-    i.payload->>'$.fields.status.id'                         AS status_id,
-    i.payload->>'$.fields.status.name'                       AS status_name,
-    coalesce(s.category, i.payload->>'$.fields.status.statusCategory.key') AS status_category,
-    coalesce(CAST(json_extract(i.payload, '$.fields.labels') AS VARCHAR[]), [])  AS labels,
-    coalesce(json_extract_string(i.payload, '$.fields.components[*].name'), []) AS components,
-    i.payload->>'$.fields.parent.key'                        AS parent_key,
+    i.t.id                                                   AS issue_id,
+    i.t.fields.project.key                                   AS project_key,
+    i.t.fields.issuetype.name                                AS issue_type,
+    i.t.fields.summary                                       AS summary,
+    i.t.fields.status.id                                     AS status_id,
+    i.t.fields.status.name                                   AS status_name,
+    coalesce(s.category, i.t.fields.status.statusCategory.key) AS status_category,
+    coalesce(i.t.fields.labels, [])                          AS labels,
+    coalesce(list_filter(list_transform(i.t.fields.components, lambda x: x.name),
+                      lambda n: n IS NOT NULL), [])          AS components,
+    i.t.fields.parent.key                                    AS parent_key,
     CASE
         WHEN c.epic_link IS NOT NULL THEN c.epic_link
-        WHEN i.payload->>'$.fields.parent.fields.issuetype.name' = 'Epic'
-          OR i.payload->>'$.fields.parent.fields.issuetype.hierarchyLevel' = '1'
-            THEN i.payload->>'$.fields.parent.key'
+        WHEN i.t.fields.parent.fields.issuetype.name = 'Epic'
+          OR i.t.fields.parent.fields.issuetype.hierarchyLevel = '1'
+            THEN i.t.fields.parent.key
     END                                                      AS epic_key,
     c.points                                                 AS story_points,
     nullif(trim(driftgate_text(c.ac::VARCHAR)), '')          AS acceptance_criteria,
-    driftgate_text(json_extract(i.payload, '$.fields.description')::VARCHAR)
-                                                             AS description_text,
-    json_extract(i.payload, '$.fields.description')          AS description_raw,
-    TRY_CAST(i.payload->>'$.fields.created' AS TIMESTAMPTZ)  AS created_at,
-    TRY_CAST(i.payload->>'$.fields.updated' AS TIMESTAMPTZ)  AS updated_at,
-    TRY_CAST(i.payload->>'$.fields.resolutiondate' AS TIMESTAMPTZ) AS resolved_at,
-    coalesce(i.payload->>'$.fields.assignee.accountId',
-             i.payload->>'$.fields.assignee.name')           AS assignee,
+    driftgate_text(json_extract(i.f, '$.description')::VARCHAR) AS description_text,
+    json_extract(i.f, '$.description')                       AS description_raw,
+    TRY_CAST(i.t.fields.created AS TIMESTAMPTZ)              AS created_at,
+    TRY_CAST(i.t.fields.updated AS TIMESTAMPTZ)              AS updated_at,
+    TRY_CAST(i.t.fields.resolutiondate AS TIMESTAMPTZ)       AS resolved_at,
+    coalesce(i.t.fields.assignee.accountId, i.t.fields.assignee.name) AS assignee,
     -- the browse URL a manager clicks: the site of the issue's REST self link
-    nullif(regexp_extract(i.payload->>'$.self', '^(https?://.+?)/rest/api/', 1), '')
+    nullif(regexp_extract(i.t.self, '^(https?://.+?)/rest/api/', 1), '')
         || '/browse/' || i.object_key                        AS web_url,
     i.raw_id
 FROM issues i
 LEFT JOIN custom c USING (object_key)
-LEFT JOIN statuses s ON s.id = i.payload->>'$.fields.status.id'
+LEFT JOIN statuses s ON s.id = i.t.fields.status.id
 ORDER BY issue_key;

@@ -25,7 +25,9 @@ def fetch_confluence_unit(
 ) -> dict:
     """One unit of the Confluence scope (a space, or all of them) into its staging store."""
     source = connect_confluence(confluence, task.unit.policy)
-    with unit_store(duckdb.database, task.unit, context.run.run_id, task.fetched_at) as store:
+    with unit_store(
+        duckdb.database, task.unit, context.run.run_id, task.fetched_at, duckdb.connection_config
+    ) as store:
         result = ingest_confluence(source, store, now=task.fetched_at)
     return fetched(
         task,

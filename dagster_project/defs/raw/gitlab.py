@@ -28,7 +28,9 @@ def fetch_gitlab_unit(
     """One unit of the GitLab scope (a project, a group, or all member projects) into its
     staging store."""
     source = connect_gitlab(gitlab, task.unit.policy)
-    with unit_store(duckdb.database, task.unit, context.run.run_id, task.fetched_at) as store:
+    with unit_store(
+        duckdb.database, task.unit, context.run.run_id, task.fetched_at, duckdb.connection_config
+    ) as store:
         result = ingest_gitlab(source, store, now=task.fetched_at)
     return fetched(
         task,

@@ -22,7 +22,9 @@ def fetch_jira_unit(
 ) -> dict:
     """One unit of the Jira scope (a project, or all of it) into its staging store."""
     source = connect_jira(jira, task.unit.policy)
-    with unit_store(duckdb.database, task.unit, context.run.run_id, task.fetched_at) as store:
+    with unit_store(
+        duckdb.database, task.unit, context.run.run_id, task.fetched_at, duckdb.connection_config
+    ) as store:
         result = ingest_jira(source, store, now=task.fetched_at)
     return fetched(
         task,

@@ -1,0 +1,276 @@
+"""Benchmark: the nightly job on a generated organisation, first run, quiet rerun and the
+run after one simulated day, with the emulator in its own process.
+
+    uv run python benchmarks/nightly_scale.py --issues 10000 --flavor server \
+        --latency-ms 20 --work /tmp/bench-10k [--memory-limit 1GB] [--json out.json]
+
+Each nightly is ``driftgate run`` in its own process (the product's command, in-process
+executor), so the peak RSS measured is the job's alone; the emulator
+(``driftgate sandbox serve --latency-ms``) runs beside it and counts requests per
+endpoint. Three runs on one database: the first nightly, the same nightly again with
+nothing changed, and the nightly after ``driftgate sandbox advance --days 1`` (the
+emulator is restarted on the advanced dataset; the run is judged one day later).
+
+Printed per run: wall time, time per layer (sum of the layer's step durations from the
+Dagster instance), requests per API and per endpoint, the listings' page minimum
+(``ceil(listed / page_size)`` per listing scope, from ``raw.listings``) against the
+listing requests made, peak RSS of the job process and the database size.
+``--smoke`` (about 2,000 issues in CI) runs the same code with no timing judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import requests
+
+from dagster_project.lib.policy import load_policy
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# Listing endpoints (the emulator's route templates) and the raw object type they list.
+LISTINGS = {
+    "GET /rest/api/2/search": ("jira", "issue"),
+    "GET /rest/api/3/search/jql": ("jira", "issue"),
+    "GET /api/v4/projects": ("gitlab", "project"),
+    "GET /api/v4/groups/{id}/projects": ("gitlab", "project"),
+    "GET /api/v4/projects/{id}/merge_requests": ("gitlab", "merge_request"),
+    "GET /api/v4/groups/{id}/merge_requests": ("gitlab", "merge_request"),
+    "GET /api/v4/merge_requests": ("gitlab", "merge_request"),
+    "GET /api/v4/projects/{id}/repository/commits": ("gitlab", "commit"),
+    "GET /api/v4/projects/{id}/deployments": ("gitlab", "deployment"),
+    "GET /wiki/rest/api/content/search": ("confluence", "page"),
+    "GET /wiki/rest/api/space": ("confluence", "space"),
+}
+# A run's peak RSS: the wrapper's only child is the job process.
+PEAK = (
+    "import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "sys.exit(rc)"
+)
+
+
+class Emulator:
+    """``driftgate sandbox serve`` in its own process."""
+
+    def __init__(self, dataset: Path, latency_ms: int):
+        self.proc = subprocess.Popen(
+            [str(BIN / "driftgate"), "sandbox", "serve", "--dataset", str(dataset),
+             "--latency-ms", str(latency_ms)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.url = (self.proc.stdout.readline() if self.proc.stdout else "").strip()
+        started = time.monotonic()
+        requests.get(f"{self.url}/rest/api/2/serverInfo", timeout=900)  # builds its indexes
+        self.index_s = time.monotonic() - started
+
+    def stats(self, reset: bool = False) -> dict[str, Any]:
+        if reset:
+            requests.delete(f"{self.url}/_sandbox/stats", timeout=30)
+        return requests.get(f"{self.url}/_sandbox/stats", timeout=30).json()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+def nightly(work: Path, emulator: Emulator, as_of: str, extra_env: dict[str, str]) -> dict:
+    """One ``driftgate run`` against the emulator; its figures."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DRIFTGATE_", "JIRA_",
+                                                                     "GITLAB_", "CONFLUENCE_"))},
+        "DAGSTER_HOME": str(work / "dagster_home"),
+        "DRIFTGATE_DB": str(work / "driftgate.duckdb"),
+        "DRIFTGATE_REPORTS": str(work / "reports"),
+        "JIRA_URL": f"{emulator.url}/", "JIRA_USER": "bench", "JIRA_TOKEN": "t",
+        "GITLAB_URL": emulator.url, "GITLAB_TOKEN": "t",
+        "CONFLUENCE_URL": f"{emulator.url}/wiki", "CONFLUENCE_USER": "bench",
+        "CONFLUENCE_TOKEN": "t",
+        **extra_env,
+    }  # fmt: skip
+    emulator.stats(reset=True)
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK, str(BIN / "driftgate"), "run", "--as-of", as_of],
+        cwd=REPO, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    wall = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"driftgate run failed:\n{done.stdout}\n{done.stderr}")
+    peak_kb = int(done.stderr.strip().splitlines()[-1])
+    stats = emulator.stats()
+    db = work / "driftgate.duckdb"
+    return {
+        "wall_s": round(wall, 1),
+        "layers_s": layer_times(work / "dagster_home"),
+        "requests": stats["requests"],
+        "requests_total": sum(stats["requests"].values()),
+        "by_endpoint": stats["by_endpoint"],
+        "listings": listing_minimum(db, stats["by_endpoint"]),
+        "peak_rss_mb": round(peak_kb / 1024),
+        "database_mb": round(db.stat().st_size / 2**20, 1),
+    }
+
+
+def layer_times(home: Path) -> dict[str, float]:
+    """Seconds per layer of the latest run: its steps' durations summed by group."""
+    code = (
+        "import dagster as dg, json\n"
+        "i = dg.DagsterInstance.get()\n"
+        "run = i.get_runs(limit=1)[0]\n"
+        "print(json.dumps([(s.step_key, s.start_time, s.end_time)"
+        " for s in i.get_run_step_stats(run.run_id)]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "DAGSTER_HOME": str(home)},
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    layers: dict[str, float] = defaultdict(float)
+    for step, start, end in json.loads(out):
+        if start and end:
+            layers[layer_of(step)] += end - start
+    return {k: round(v, 1) for k, v in sorted(layers.items())}
+
+
+def layer_of(step_key: str) -> str:
+    """raw / chain / analysis / reports / checks from a step key."""
+    head = step_key.split(".")[0].split("__")[0]
+    if head.startswith("raw_") or head in ("raw",):
+        return "raw"
+    return head if head in ("chain", "analysis", "reports") else "checks and other"
+
+
+def listing_minimum(db: Path, by_endpoint: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Per listed object type: the requests its listing endpoints took against
+    ``ceil(listed / page_size)`` per listing scope in the latest run."""
+    page = load_policy().ingest.page_size
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            """
+            SELECT source, object_type, scope, listed FROM raw.listings
+            WHERE run_id = (SELECT run_id FROM raw.listings ORDER BY listed_at DESC LIMIT 1)
+            """
+        ).fetchall()
+    minimum: dict[tuple[str, str], int] = defaultdict(int)
+    for source, object_type, _scope, listed in rows:
+        minimum[(source, object_type)] += max(1, math.ceil(listed / page))
+    made: dict[tuple[str, str], int] = defaultdict(int)
+    for endpoint, count in by_endpoint.items():
+        if endpoint in LISTINGS:
+            made[LISTINGS[endpoint]] += count
+    out = {}
+    for key in sorted(set(made) | {k for k in minimum if k in set(LISTINGS.values())}):
+        need = minimum.get(key, 0)
+        out[f"{key[0]}/{key[1]}"] = {
+            "requests": made.get(key, 0),
+            "page_minimum": need,
+            "ratio": round(made.get(key, 0) / need, 3) if need else None,
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--issues", type=int, default=10000)
+    parser.add_argument("--flavor", choices=("cloud", "server"), default="server")
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--work", help="folder for dataset, database and instance")
+    parser.add_argument("--memory-limit", help="DRIFTGATE_DUCKDB_MEMORY_LIMIT for the job")
+    parser.add_argument("--threads", help="DRIFTGATE_DUCKDB_THREADS for the job")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--smoke", action="store_true", help="about 2,000 issues (CI)")
+    args = parser.parse_args()
+    if args.smoke:
+        args.issues = 2000
+    work = Path(args.work or f"/tmp/driftgate-bench-{args.issues}")
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "dagster_home").mkdir(parents=True)
+    dataset = work / "dataset"
+    extra_env = {}
+    if args.memory_limit:
+        extra_env["DRIFTGATE_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
+    if args.threads:
+        extra_env["DRIFTGATE_DUCKDB_THREADS"] = args.threads
+
+    started = time.monotonic()
+    subprocess.run(
+        [str(BIN / "driftgate"), "sandbox", "generate", "--out", str(dataset), "--seed", "7",
+         "--issues", str(args.issues), "--flavor", args.flavor],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "issues": args.issues,
+        "flavor": args.flavor,
+        "latency_ms": args.latency_ms,
+        "duckdb_settings": extra_env,
+        "generate_s": round(time.monotonic() - started, 1),
+    }
+    as_of = json.loads((dataset / "manifest.json").read_text())["as_of"]
+
+    emulator = Emulator(dataset, args.latency_ms)
+    results["emulator_index_s"] = round(emulator.index_s, 1)
+    try:
+        results["first"] = nightly(work, emulator, as_of, extra_env)
+        report("first nightly", results["first"])
+        results["quiet"] = nightly(work, emulator, as_of, extra_env)
+        report("nothing changed", results["quiet"])
+    finally:
+        emulator.stop()
+
+    subprocess.run(
+        [str(BIN / "driftgate"), "sandbox", "advance", "--dataset", str(dataset), "--days", "1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    next_day = json.loads((dataset / "manifest.json").read_text())["as_of"]
+    if next_day == as_of:  # an older manifest keeps as_of: judge one day later
+        next_day = (datetime.fromisoformat(as_of) + timedelta(days=1)).isoformat()
+    emulator = Emulator(dataset, args.latency_ms)
+    try:
+        results["next_day"] = nightly(work, emulator, next_day, extra_env)
+        report("one day later", results["next_day"])
+    finally:
+        emulator.stop()
+
+    for run in ("quiet", "next_day"):
+        results[f"{run}_share"] = {
+            "time": round(results[run]["wall_s"] / results["first"]["wall_s"], 3),
+            "requests": round(
+                results[run]["requests_total"] / results["first"]["requests_total"], 4
+            ),
+        }
+    text = json.dumps(results, indent=1)
+    if args.json:
+        Path(args.json).write_text(text)
+    print(text)
+
+
+def report(name: str, run: dict[str, Any]) -> None:
+    print(
+        f"{name}: {run['wall_s']} s, {run['requests_total']} requests, "
+        f"peak {run['peak_rss_mb']} MB, layers {run['layers_s']}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return f"{os.cpu_count()} cores {cpu}, Python {platform.python_version()}, DuckDB {duckdb.__version__}"
+
+
+if __name__ == "__main__":
+    main()
