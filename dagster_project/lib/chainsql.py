@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from dagster_project.lib.gitlab_text import diff_line_counts, diff_lines, issue_keys, matches_any
+from dagster_project.lib.incremental import build_chain_table
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import ensure_raw_schema
 from dagster_project.lib.recognisers import (
@@ -298,6 +299,10 @@ def build_table(
     register_functions(con)
     for name, frame in policy_frames(policy).items():
         con.register(name, frame)
-    run_sql(con, "prelude", policy_variables(policy, as_of), transaction=False)
-    run_sql(con, f"{layer}/{table}")
+    variables = policy_variables(policy, as_of)
+    run_sql(con, "prelude", variables, transaction=False)
+    if layer == "chain":
+        build_chain_table(con, table, str(variables["policy"]))
+    else:
+        run_sql(con, f"{layer}/{table}")
     return con.execute(f"SELECT count(*) FROM {layer}.{table}").fetchone()[0]  # noqa: S608

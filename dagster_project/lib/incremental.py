@@ -1,0 +1,172 @@
+"""Chain tables updated object by object instead of rebuilt whole every night.
+
+Some chain tables hold rows each derived from one raw object alone (its ``raw_id`` is on
+the row): the changelog items of an issue, the columns of a commit. When the rest of what
+those rows depend on is unchanged — the table's SQL, the policy, the code of the SQL
+functions, and its *reference* inputs (the Jira statuses and fields, the GitLab projects)
+— only the objects whose raw row changed need deriving again:
+
+* rows whose ``raw_id`` is no longer a current raw row (the object changed or was
+  deleted) are deleted;
+* the table's SQL runs over the objects it has no rows of yet
+  (``chain_state.pending_objects`` in place of ``raw.current_objects``) and the result
+  is inserted.
+
+Anything else (first build, a changed fingerprint, a table not listed here) rebuilds
+from scratch. The result is the same rows as a full build: tests compare both after
+changes, deletions and reference changes. The nightly cost then follows the day's
+changes, not the organisation's size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.lib.sql import run_sql, sql_text
+
+# Table -> the raw (source, type) its rows' raw_id names. Every other raw input of the
+# table's SQL is a reference input: a change there rebuilds the table whole.
+INCREMENTAL: dict[str, tuple[str, str]] = {
+    "work_items": ("jira", "issue"),
+    "field_changes": ("jira", "issue"),
+    "status_transitions": ("jira", "issue"),
+    "issue_links": ("jira", "issue"),
+    "remote_links": ("jira", "remotelink"),
+    "merge_requests": ("gitlab", "merge_request"),
+    "commits": ("gitlab", "commit"),
+    "deployments": ("gitlab", "deployment"),
+}
+LIB = Path(__file__).resolve().parent
+_RAW_INPUT = re.compile(r"raw\.current_objects\('([a-z_]+)',\s*'([a-z_]+)'\)")
+# Typed views of reference objects: only the view's columns count, so a project's
+# last_activity_at moving every day does not rebuild what reads its path and branch.
+_VIEWS = ("raw.gitlab_projects",)
+
+
+@cache
+def code_fingerprint() -> str:
+    """The code behind the SQL functions (lib/): a new version rebuilds every table once."""
+    digest = hashlib.sha256()
+    for path in sorted(LIB.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def references(table: str) -> list[tuple[str, str]]:
+    """The raw ``(source, type)`` inputs the table reads besides its driving objects."""
+    text = sql_text(f"chain/{table}")
+    return sorted({m for m in _RAW_INPUT.findall(text) if m != INCREMENTAL[table]})
+
+
+def reference_views(table: str) -> list[str]:
+    """The typed reference views (``raw.gitlab_projects``) the table reads."""
+    return [view for view in _VIEWS if view in sql_text(f"chain/{table}")]
+
+
+def fingerprint(con: duckdb.DuckDBPyConnection, table: str, policy_json: str) -> str:
+    """Everything the table's rows depend on besides their own object."""
+    parts: dict[str, object] = {
+        "sql": hashlib.sha256(
+            (sql_text("prelude") + sql_text(f"chain/{table}")).encode()
+        ).hexdigest(),
+        "policy": hashlib.sha256(policy_json.encode()).hexdigest(),
+        "code": code_fingerprint(),
+    }
+    for source, object_type in references(table):
+        # raw.objects is append-only: any change of these objects adds a higher raw_id
+        parts[f"{source}/{object_type}"] = con.execute(
+            "SELECT max(raw_id), count(*) FROM raw.current WHERE source = ? AND object_type = ?",
+            [source, object_type],
+        ).fetchone()
+    for view in reference_views(table):
+        parts[view] = con.execute(
+            f"SELECT hash(list(v ORDER BY v)) FROM (SELECT * EXCLUDE (raw_id) FROM {view}) v"  # noqa: S608
+        ).fetchone()
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def build_chain_table(con: duckdb.DuckDBPyConnection, table: str, policy_json: str) -> bool:
+    """Build ``chain.<table>``, incrementally when it can be; True for a full build.
+
+    Runs in one transaction: a build stopped half-way leaves the previous table and its
+    state as they were."""
+    if table not in INCREMENTAL:
+        run_sql(con, f"chain/{table}")
+        return True
+    run_sql(con, "state/chain_state")
+    source, object_type = INCREMENTAL[table]
+    fingerprint_ = fingerprint(con, table, policy_json)
+    stored = con.execute(
+        "SELECT fingerprint FROM chain_state.builds WHERE table_name = ?", [table]
+    ).fetchone()
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'chain' AND table_name = ?",
+        [table],
+    ).fetchone()[0]
+    full = not (exists and stored and stored[0] == fingerprint_)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if full:
+            _run(con, sql_text(f"chain/{table}"))
+            con.execute("DELETE FROM chain_state.inputs WHERE table_name = ?", [table])
+        else:
+            _apply_changes(con, table, source, object_type)
+        con.execute(
+            "INSERT INTO chain_state.inputs SELECT ?, raw_id "
+            "FROM chain_state.pending_objects(?, ?, ?)",
+            [table, source, object_type, table],
+        )
+        _mark_built(con, table, fingerprint_, full=full)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return full
+
+
+def _apply_changes(
+    con: duckdb.DuckDBPyConnection, table: str, source: str, object_type: str
+) -> None:
+    """Delete the rows of objects no longer current; derive the rows of new raw rows."""
+    stale = "SELECT raw_id FROM chain_state.stale_inputs(?, ?, ?)"
+    con.execute(
+        f"DELETE FROM chain.{table} WHERE raw_id IN ({stale})",  # noqa: S608 - a listed table
+        [table, source, object_type],
+    )
+    con.execute(
+        "DELETE FROM chain_state.inputs WHERE table_name = ? "
+        "AND raw_id IN (SELECT raw_id FROM chain_state.stale_inputs(?, ?, ?))",
+        [table, table, source, object_type],
+    )
+    text = sql_text(f"chain/{table}")
+    driving = f"raw.current_objects('{source}', '{object_type}')"
+    create = f"CREATE OR REPLACE TABLE chain.{table} AS"
+    if text.count(create) != 1 or driving not in text:
+        raise ValueError(f"chain/{table}.sql: cannot be built incrementally")
+    delta = text.replace(
+        driving, f"chain_state.pending_objects('{source}', '{object_type}', '{table}')"
+    )
+    delta = delta.replace(create, f"CREATE OR REPLACE TEMP TABLE {table}_delta AS")
+    _run(con, delta)
+    con.execute(f"INSERT INTO chain.{table} BY NAME SELECT * FROM {table}_delta")  # noqa: S608
+    con.execute(f"DROP TABLE {table}_delta")
+
+
+def _run(con: duckdb.DuckDBPyConnection, text: str) -> None:
+    for statement in con.extract_statements(text):
+        con.execute(statement)
+
+
+def _mark_built(
+    con: duckdb.DuckDBPyConnection, table: str, fingerprint_: str, *, full: bool
+) -> None:
+    con.execute(
+        "INSERT OR REPLACE INTO chain_state.builds VALUES (?, ?, now(), ?)",
+        [table, fingerprint_, full],
+    )
