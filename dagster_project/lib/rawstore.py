@@ -131,6 +131,20 @@ class RawStore:
         ).fetchall()
         return dict(rows)
 
+    def stored_parts(self, object_type: str, keys: Iterable[str], path: str) -> dict[str, Any]:
+        """The JSON at ``path`` of the latest stored payload of each key (tombstones and
+        keys stored without it excluded): a part of an object, without loading it whole."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        rows = self.con.execute(
+            "SELECT object_key, json_extract(payload, ?)::VARCHAR FROM raw.latest "
+            "WHERE source = ? AND object_type = ? AND NOT deleted "
+            "AND object_key IN (SELECT unnest(?))",
+            [path, self.source, object_type, keys],
+        ).fetchall()
+        return {key: json.loads(part) for key, part in rows if part is not None}
+
     def stored_keys(self, object_type: str, parent_key: str | None = None) -> set[str]:
         sql = (
             "SELECT object_key FROM raw.latest WHERE source = ? AND object_type = ? AND NOT deleted"

@@ -31,6 +31,7 @@ from dagster_project.lib.sources.confluence_source import (
     ConfluenceSource,
     check_page,
     check_version,
+    current_version,
 )
 from dagster_project.lib.staging import copy_database
 from dagster_project.sandbox.emulator import server
@@ -297,9 +298,9 @@ def test_incremental_run_fetches_only_what_changed_and_matches_a_fresh_ingest(tm
         run(second.url, db)
         spent = confluence_requests(second.url)
 
-    assert spent == Counter(
-        {"space": 2, "user/current": 1, "content/search": 1, "content/{id}/version": 2}
-    )
+    # No history: 1015813 had versions 1-3 stored, 1015840 is at version 1; the listing
+    # carries both new versions.
+    assert spent == Counter({"space": 2, "user/current": 1, "content/search": 1})
     assert latest_listing(db, "page") == (3, 3, False)  # the two, and 1015821 (overlap)
     latest_run = table(db, "SELECT run_id FROM raw.objects ORDER BY raw_id DESC LIMIT 1")[0][0]
     new_rows = table(
@@ -324,6 +325,121 @@ def test_incremental_run_fetches_only_what_changed_and_matches_a_fresh_ingest(tm
     mentions = [r[:4] for r in incremental["page_mentions"] if r[0] == "1015813"]
     assert ("1015813", "ACC-7", "text", 4) in mentions
     assert ("1015840", "ACC-5", "jira_macro", 1) in [r[:4] for r in incremental["page_mentions"]]
+
+
+def add_versions(root: Path, page_id: str, bodies: list[str], first_when: datetime) -> None:
+    """New versions of a page, an hour apart from ``first_when``, the last one current."""
+    folder = root / "confluence"
+    pages = jsonl(folder / "pages.jsonl")
+    versions = jsonl(folder / "page_versions.jsonl")
+    page = next(p for p in pages if p["id"] == page_id)
+    for i, body in enumerate(bodies):
+        when = (first_when + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        number = page["version"]["number"] + 1
+        page["version"] = {**page["version"], "number": number, "when": when}
+        page["body"]["storage"]["value"] = body
+        versions.append(
+            {"page_id": page_id, "number": number, "when": when, "by": "Marta Rossi", "body": body}
+        )
+    write_jsonl(folder / "pages.jsonl", pages)
+    write_jsonl(folder / "page_versions.jsonl", versions)
+
+
+def test_only_versions_below_the_current_one_that_are_not_stored_are_fetched(tmp_path):
+    """A page edited once between two runs (2 -> 3) costs no history request: its new
+    version is the listed page. A page edited twice (3 -> 5) costs one, for version 4
+    only. Either way the chain equals a full ingest of the edited dataset."""
+    dataset = shutil.copytree(HANDMADE, tmp_path / "dataset")
+    db = tmp_path / "incremental.duckdb"
+    with emulator(dataset) as first:
+        run(first.url, db)
+        port = first.port
+    noon = datetime(2026, 3, 31, 12, tzinfo=UTC)
+    add_versions(dataset, "1015805", ["<p>Refunds, third cut (PAY-5).</p>"], noon)
+    add_versions(dataset, "1015809", ["<p>Plan v4</p>", "<p>Status: Approved</p>"], noon)
+    with emulator(dataset, port=port) as second:
+        run(second.url, db)
+        spent = confluence_requests(second.url)
+
+    assert spent["content/{id}/version"] == 1
+    latest_run = table(db, "SELECT run_id FROM raw.objects ORDER BY raw_id DESC LIMIT 1")[0][0]
+    new_versions = table(
+        db,
+        "SELECT object_key, payload->>'$._links.self' IS NOT NULL FROM raw.objects "
+        "WHERE run_id = ? AND object_type = 'page_version' ORDER BY 1",
+        [latest_run],
+    )
+    # Version 4 comes from the history (with its own link), the current ones from the listing.
+    assert new_versions == [("1015805:3", False), ("1015809:4", True), ("1015809:5", False)]
+    fresh = tmp_path / "fresh.duckdb"
+    with emulator(dataset) as third:
+        run(third.url, fresh)
+    assert chain_tables(db) == chain_tables(fresh)
+    assert table(
+        db,
+        "SELECT number, body_text FROM chain.page_versions WHERE page_id = '1015809' "
+        "AND number > 3 ORDER BY number",
+    ) == [(4, "Plan v4"), (5, "Status: Approved")]
+
+
+def test_pages_at_version_one_cost_no_history_and_keep_their_version_row(tmp_path):
+    """A page's only version is the page itself: nothing is asked beyond the listing,
+    and chain.page_versions has its row (author, date, body) all the same."""
+    dataset = shutil.copytree(HANDMADE, tmp_path / "dataset")
+    folder = dataset / "confluence"
+    firsts = [p for p in jsonl(folder / "pages.jsonl") if p["version"]["number"] == 1]
+    write_jsonl(folder / "pages.jsonl", firsts)
+    kept = {p["id"] for p in firsts}
+    versions = [v for v in jsonl(folder / "page_versions.jsonl") if v["page_id"] in kept]
+    write_jsonl(folder / "page_versions.jsonl", versions)
+    db = tmp_path / "driftgate.duckdb"
+    with emulator(dataset) as running:
+        run(running.url, db)
+        spent = confluence_requests(running.url)
+
+    assert "content/{id}/version" not in spent
+    pages = dataset_pages(dataset)
+    assert len(pages) == 10
+    rows = table(
+        db,
+        "SELECT page_id, number, edited_at, author, body_text <> '' FROM chain.page_versions "
+        "ORDER BY page_id",
+    )
+    assert rows == [
+        (
+            p,
+            1,
+            datetime.fromisoformat(pages[p]["version"]["when"]),
+            pages[p]["version"]["by"]["displayName"],
+            True,
+        )
+        for p in sorted(pages)
+    ]
+    assert latest_listing(db, "page_version") == (10, 10, True)
+
+
+def test_a_listed_page_gives_its_version_as_the_history_does(handmade_full):
+    """What the chain reads of a version is the same from the listing as from
+    ``/content/{id}/version``: number, date, author, message, title and body."""
+    url, _db, _requests = handmade_full
+    source = ConfluenceSource(Connection(url=f"{url}/wiki", user="u", token="t"), Policy())
+    (listed, _total), *_ = source.search("type = page ORDER BY lastmodified ASC", limit=100)
+
+    def read(version: dict[str, Any]) -> tuple:
+        content = version["content"]
+        return (
+            *(version.get(k) for k in ("number", "when", "by", "message", "minorEdit")),
+            content["title"],
+            content["body"]["storage"]["value"],
+        )
+
+    assert len(listed) == 30
+    for page in listed:
+        history = source.get_json(
+            f"rest/api/content/{page['id']}/version", {"expand": "content.body.storage"}
+        )["results"]
+        served = next(v for v in history if v["number"] == page["version"]["number"])
+        assert read(current_version(page)) == read(served), page["id"]
 
 
 # -- bad input, faults, cost ----------------------------------------------------------------
@@ -398,7 +514,7 @@ def test_faults_do_not_change_what_is_stored(handmade_full, tmp_path):
 
 def test_full_ingest_costs_within_five_percent_of_the_minimum(tmp_path, monkeypatch):
     """With a page size of 5 paging matters: spaces, pages and each history cost what
-    their sizes require and not more."""
+    their sizes require and not more; a page at version 1 has no history to read."""
     policy = tmp_path / "policy.yaml"
     policy.write_text("ingest:\n  page_size: 5\n", encoding="utf-8")
     monkeypatch.setenv("DRIFTGATE_POLICY", str(policy))
@@ -407,13 +523,13 @@ def test_full_ingest_costs_within_five_percent_of_the_minimum(tmp_path, monkeypa
     minimum = (
         math.ceil(len(spaces) / 5)
         + math.ceil(len(pages) / 5)
-        + sum(math.ceil(len(versions[p]) / 5) for p in pages)
+        + sum(math.ceil(len(versions[p]) / 5) for p in pages if len(versions[p]) > 1)
     )
     db = tmp_path / "driftgate.duckdb"
     with emulator(HANDMADE) as running:
         run(running.url, db)
         spent = sum(confluence_requests(running.url).values())
-    assert minimum == 37
+    assert minimum == 27
     assert minimum <= spent <= minimum * 1.05
     assert table(db, "SELECT count(*) FROM chain.pages")[0][0] == 30
     assert table(db, "SELECT count(*) FROM chain.page_versions")[0][0] == 60
@@ -421,8 +537,10 @@ def test_full_ingest_costs_within_five_percent_of_the_minimum(tmp_path, monkeypa
 
 def test_default_page_size_full_ingest_is_one_request_per_listing_page(handmade_full):
     _url, _db, spent = handmade_full
+    edited = sum(1 for p in dataset_pages(HANDMADE).values() if p["version"]["number"] > 1)
+    assert edited == 20  # the other 10 pages are at version 1: no history to read
     # "space" twice: the reachability check (limit=1), then the space listing
-    assert spent == Counter({"space": 2, "content/search": 1, "content/{id}/version": 30})
+    assert spent == Counter({"space": 2, "content/search": 1, "content/{id}/version": edited})
 
 
 # -- reconciliation ---------------------------------------------------------------------------

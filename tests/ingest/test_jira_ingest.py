@@ -45,6 +45,20 @@ def dataset_issues(root: Path) -> dict[str, dict]:
     return {d["key"]: d for d in map(json.loads, filter(None, lines))}
 
 
+def write_issues(root: Path, issues: dict[str, dict]) -> None:
+    path = root / "jira" / "issues.jsonl"
+    path.write_text("".join(json.dumps(i) + "\n" for i in issues.values()))
+
+
+def remote_link_items(issue: dict) -> list[dict]:
+    return [
+        item
+        for h in issue["changelog"]["histories"]
+        for item in h["items"]
+        if item["field"] == "RemoteIssueLink"
+    ]
+
+
 def raw_state(db: Path, base_url: str) -> list[tuple]:
     """Latest raw objects with the serving emulator's address masked (self links carry it)."""
     return table(
@@ -94,7 +108,7 @@ def test_full_ingest_equals_the_dataset(serve, tmp_path, flavor):
     assert table(db, "SELECT count(*) FROM chain.status_transitions WHERE to_category IS NULL") == [
         (0,)
     ]
-    # PAY-3 holds 130 histories: Cloud embeds 100, the rest come from /changelog.
+    # PAY-3 holds 131 histories: Cloud embeds 100, the rest come from /changelog.
     pay3 = table(db, "SELECT count(*) FROM chain.field_changes WHERE issue_key = 'PAY-3'")[0][0]
     pay3 += table(db, "SELECT count(*) FROM chain.status_transitions WHERE issue_key = 'PAY-3'")[0][
         0
@@ -111,7 +125,11 @@ def test_full_ingest_makes_the_minimum_requests(serve, tmp_path, flavor):
     truncated = sum(
         1 for d in dataset_issues(HANDMADE).values() if len(d["changelog"]["histories"]) > 100
     )
-    minimum = n + math.ceil(n / PAGE) + 3  # remote links, search pages, field/status/myself
+    # PAY-3's remote-link entry is older than the 100 histories Cloud embeds: it is
+    # found in the completed changelog, before remote links are decided on.
+    linked = sum(1 for d in dataset_issues(HANDMADE).values() if remote_link_items(d))
+    assert linked == 6
+    minimum = linked + math.ceil(n / PAGE) + 3  # remote links, search pages, field/status/myself
     if flavor == "cloud":
         minimum += 2 + 2 * truncated + 1  # serverInfo v2+v3, changelog pages, approximate count
     else:
@@ -119,6 +137,8 @@ def test_full_ingest_makes_the_minimum_requests(serve, tmp_path, flavor):
     assert stats["requests"]["jira"] <= math.ceil(minimum * 1.05)
     per_issue = [e for e in stats["by_endpoint"] if e.endswith("/issue/{key}")]
     assert per_issue == []  # the search already returned every issue whole
+    remote_links = f"GET /rest/api/{'3' if flavor == 'cloud' else '2'}/issue/{{key}}/remotelink"
+    assert stats["by_endpoint"][remote_links] == linked  # only issues whose changelog shows one
 
 
 def test_second_run_without_changes_is_cheap_and_changes_nothing(serve, tmp_path):
@@ -181,7 +201,8 @@ def test_incremental_run_fetches_only_changes_and_matches_a_fresh_ingest(serve, 
     second = serve(data, jira_flavor="server")
     materialize(second.url, db, JIRA_CHAIN)
     stats = sandbox_stats(second.url)["by_endpoint"]
-    assert stats["GET /rest/api/2/issue/{key}/remotelink"] == 2  # WEB-7 and WEB-99 only
+    # WEB-7's new history and the new WEB-99 show no remote link: nothing to ask.
+    assert "GET /rest/api/2/issue/{key}/remotelink" not in stats
     changed = table(
         db,
         "SELECT object_key FROM raw.objects WHERE object_type = 'issue' "
@@ -195,6 +216,105 @@ def test_incremental_run_fetches_only_changes_and_matches_a_fresh_ingest(serve, 
     assert table(db, "SELECT summary FROM chain.work_items WHERE issue_key = 'WEB-7'") == [
         ("Checkout button states, revised",)
     ]
+
+
+def history(issue: dict, at: str, hid: str, item: dict) -> None:
+    """Append one changelog entry and make it the issue's latest update."""
+    issue["changelog"]["histories"].append(
+        {"id": hid, "author": issue["fields"].get("reporter"), "created": at, "items": [item]}
+    )
+    issue["changelog"]["total"] = issue["changelog"]["maxResults"] = len(
+        issue["changelog"]["histories"]
+    )
+    issue["fields"]["updated"] = at
+
+
+def remote_link_item(old: str | None, new: str | None) -> dict:
+    return {
+        "field": "RemoteIssueLink",
+        "fieldtype": "jira",
+        "from": old,
+        "fromString": None if old is None else "This issue links to a page",
+        "to": new,
+        "toString": None if new is None else "This issue links to a page",
+    }
+
+
+def relink_dataset(root: Path) -> None:
+    """WEB-3 gains a remote link, PAY-2 loses its one, WEB-7 changes its summary; WEB-4
+    gets a link written without a changelog entry (as some apps do)."""
+    issues = dataset_issues(root)
+    history(
+        issues["WEB-3"], "2026-04-02T09:00:00.000+0000", "990010", remote_link_item(None, "10100")
+    )
+    history(
+        issues["PAY-2"], "2026-04-02T09:01:00.000+0000", "990011", remote_link_item("10003", None)
+    )
+    summary = {"field": "summary", "fieldtype": "jira", "from": None, "fromString": "old",
+               "to": None, "toString": "Checkout button states, revised"}  # fmt: skip
+    history(issues["WEB-7"], "2026-04-02T09:02:00.000+0000", "990012", summary)
+    history(issues["WEB-4"], "2026-04-02T09:03:00.000+0000", "990013", {**summary, "to": "x"})
+    write_issues(root, issues)
+    path = root / "jira" / "remotelinks.jsonl"
+    rows = {r["issue_key"]: r for r in map(json.loads, filter(None, path.read_text().splitlines()))}
+    page = json.loads(json.dumps(rows["PAY-3"]["links"][0]))
+    rows["WEB-3"] = {"issue_key": "WEB-3", "links": [{**page, "id": 10100}]}
+    rows["WEB-4"] = {"issue_key": "WEB-4", "links": [{**page, "id": 10101}]}
+    rows["PAY-2"]["links"] = []
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
+
+
+def test_remote_links_are_read_only_where_the_changelog_shows_a_change(serve, tmp_path):
+    """An issue that gains a remote-link entry is asked for its links, one whose link was
+    removed is asked and ends with none; an issue changed otherwise costs no request.
+    The blind spot: a link written without a changelog entry is not seen."""
+    data = copy_dataset(HANDMADE, tmp_path / "data")
+    db = tmp_path / "dg.duckdb"
+    first = serve(data, jira_flavor="server")
+    materialize(first.url, db, JIRA_CHAIN)
+    first.stop()
+    links = "SELECT issue_key, link_id FROM chain.remote_links WHERE issue_key IN "
+    mentioned = f"{links} ('WEB-3', 'PAY-2', 'WEB-4') ORDER BY ALL"
+    assert table(db, mentioned) == [("PAY-2", "10003")]
+
+    relink_dataset(data)
+    second = serve(data, jira_flavor="server")
+    materialize(second.url, db, JIRA_CHAIN)
+
+    stats = sandbox_stats(second.url)["by_endpoint"]
+    assert stats["GET /rest/api/2/issue/{key}/remotelink"] == 2  # WEB-3 and PAY-2
+    assert table(db, mentioned) == [("WEB-3", "10100")]
+    fresh = tmp_path / "fresh.duckdb"
+    materialize(second.url, fresh, JIRA_CHAIN)
+    assert chain_state(db) == chain_state(fresh)
+
+
+def test_every_issue_has_a_remote_link_object_fetched_or_known_empty(serve, tmp_path):
+    """One remotelink object per issue, as before: its links fetched where the changelog
+    shows any, empty where it shows none; the completeness table counts them all."""
+    emulator = serve(HANDMADE, jira_flavor="cloud")
+    db = tmp_path / "dg.duckdb"
+    materialize(emulator.url, db, [*JIRA_CHAIN, 'key:"analysis/ingest_completeness"'])
+    issues = dataset_issues(HANDMADE)
+    stored = dict(
+        table(
+            db,
+            "SELECT object_key, json_array_length(payload, '$.links') FROM raw.latest "
+            "WHERE source = 'jira' AND object_type = 'remotelink' AND NOT deleted",
+        )
+    )
+    assert set(stored) == set(issues)
+    assert {k for k, n in stored.items() if n} == {
+        k for k in issues if remote_link_items(issues[k])
+    }
+    assert (
+        table(
+            db,
+            "SELECT expected, stored, missing FROM analysis.ingest_completeness "
+            "WHERE object_type IN ('issue', 'remotelink') ORDER BY object_type",
+        )
+        == [(len(issues), len(issues), 0)] * 2
+    )
 
 
 def test_malformed_issue_is_quarantined_and_the_rest_stored(serve, tmp_path):
@@ -222,7 +342,7 @@ def test_faults_do_not_change_the_result(serve, tmp_path):
     faulty = serve(
         HANDMADE,
         jira_flavor="cloud",
-        faults="429=0.1,5xx=0.08,burst=2,reset=0.05,truncate=0.1,retry_after=0,seed=5",
+        faults="429=0.1,5xx=0.08,burst=2,reset=0.05,truncate=0.1,retry_after=0,seed=9",
     )
     faulty_db = tmp_path / "faulty.duckdb"
     materialize(faulty.url, faulty_db, JIRA_CHAIN)
@@ -233,14 +353,14 @@ def test_faults_do_not_change_the_result(serve, tmp_path):
 
 
 def test_a_killed_run_resumes_without_loss_or_duplicates(serve, tmp_path):
-    emulator = serve(HANDMADE, jira_flavor="server", latency_ms=40)
+    emulator = serve(HANDMADE, jira_flavor="server", latency_ms=100)
     db = tmp_path / "killed.duckdb"
-    remote_links = "GET /rest/api/2/issue/{key}/remotelink"
-    kill_midway(  # once a page or more is committed
+    search = "GET /rest/api/2/search"
+    kill_midway(  # once the second page is asked for: the first is committed
         emulator.url,
         db,
         [RAW_JIRA],
-        ready=lambda stats: stats["by_endpoint"].get(remote_links, 0) >= PAGE + 3,
+        ready=lambda stats: stats["by_endpoint"].get(search, 0) >= 2,
     )
     # It really died mid-way, with pages committed to its staging store.
     staged_issues = "SELECT count(*) FROM raw.current WHERE object_type = 'issue'"

@@ -85,3 +85,20 @@ def test_quarantine_keeps_payload_and_reason(con):
     )
     reason, payload = con.execute("SELECT reason, payload->>'$.key' FROM raw.quarantine").fetchone()
     assert reason == "fields.updated: missing" and payload == "X-1"
+
+
+def test_stored_parts_reads_one_path_of_current_objects(con):
+    store = RawStore(con, "jira", "run-1")
+    store.commit(
+        Batch(
+            objects=[
+                RawObject("issue", "A-1", {"changelog": {"histories": [{"id": "1"}]}}),
+                RawObject("issue", "A-2", {"changelog": {"histories": []}}),
+                RawObject("issue", "A-3", {"fields": {}}),
+            ]
+        )
+    )
+    store.tombstone_missing("issue", {"A-1", "A-3"})
+    parts = store.stored_parts("issue", ["A-1", "A-2", "A-3", "A-4"], "$.changelog.histories")
+    assert parts == {"A-1": [{"id": "1"}]}  # A-2 deleted, A-3 without it, A-4 never stored
+    assert store.stored_parts("issue", [], "$.changelog") == {}

@@ -34,6 +34,7 @@ def fetch_jira_unit(
             "search_pages": result.pages,
             "issues_listed": result.issues_seen,
             "changelog_requests": result.changelog_requests,
+            "remotelink_requests": result.remotelink_requests,
             "reconciled": result.reconciled,
         },
     )
