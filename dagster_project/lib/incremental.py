@@ -41,6 +41,7 @@ INCREMENTAL: dict[str, tuple[str, str]] = {
     "merge_requests": ("gitlab", "merge_request"),
     "commits": ("gitlab", "commit"),
     "deployments": ("gitlab", "deployment"),
+    "page_versions": ("confluence", "page_version"),
 }
 LIB = Path(__file__).resolve().parent
 _RAW_INPUT = re.compile(r"raw\.current_objects\('([a-z_]+)',\s*'([a-z_]+)'\)")

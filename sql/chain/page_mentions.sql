@@ -7,21 +7,24 @@ CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TABLE chain.page_mentions AS
 WITH pages AS (
+    -- The current body's mentions are those of its version in chain.page_versions (read
+    -- there once per version); a page whose current version is not stored is read here.
     SELECT
-        object_key                                            AS page_id,
-        TRY_CAST(payload->>'$.version.number' AS INTEGER)     AS number,
-        TRY_CAST(payload->>'$.version.when' AS TIMESTAMPTZ)   AS edited_at,
-        driftgate_issue_mentions(payload->>'$.body.storage.value') AS mentions
-    FROM raw.current_objects('confluence', 'page')
+        p.object_key                                              AS page_id,
+        TRY_CAST(p.payload->>'$.version.number' AS INTEGER)       AS number,
+        TRY_CAST(p.payload->>'$.version.when' AS TIMESTAMPTZ)     AS edited_at,
+        CASE WHEN v.page_id IS NULL
+             THEN driftgate_issue_mentions(p.payload->>'$.body.storage.value')
+             ELSE v.mentions END                                  AS mentions
+    FROM raw.current_objects('confluence', 'page') p
+    LEFT JOIN chain.page_versions v
+           ON v.page_id = p.object_key
+          AND v.number = TRY_CAST(p.payload->>'$.version.number' AS INTEGER)
 ),
 versions AS (
-    SELECT
-        coalesce(payload->>'$.page_id', parent_key)           AS page_id,
-        TRY_CAST(payload->>'$.number' AS INTEGER)             AS number,
-        TRY_CAST(payload->>'$.when' AS TIMESTAMPTZ)           AS edited_at,
-        driftgate_issue_mentions(payload->>'$.content.body.storage.value') AS mentions
-    FROM raw.current_objects('confluence', 'page_version')
-    WHERE parent_key IN (SELECT page_id FROM pages)
+    SELECT page_id, number, edited_at, mentions
+    FROM chain.page_versions
+    WHERE page_id IN (SELECT page_id FROM pages)
 ),
 current_mentions AS (
     SELECT page_id, u.m.issue_key AS issue_key, u.m.found_by AS found_by

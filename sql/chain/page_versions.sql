@@ -1,7 +1,8 @@
 -- chain.page_versions: every stored version of every Confluence page, its author (the
 -- API gives a user object; captured datasets may hold a plain name), its body as text,
 -- its headings (how runbook sections are recognised) and whether that body carries the
--- policy's approval marker (a page is approved from the first version that does).
+-- policy's approval marker (a page is approved from the first version that does), and the
+-- Jira issue keys it mentions (see chain.page_mentions).
 CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TEMP MACRO confluence_user_name(u) AS
@@ -29,6 +30,7 @@ typed AS (
         payload->>'$.content.title'                                   AS title,
         driftgate_storage_text(payload->>'$.content.body.storage.value') AS body_text,
         driftgate_storage_headings(payload->>'$.content.body.storage.value') AS headings,
+        driftgate_issue_mentions(payload->>'$.content.body.storage.value') AS mentions,
         raw_id
     FROM versions
 )
@@ -37,6 +39,7 @@ SELECT
     headings,
     coalesce(driftgate_carries_marker(body_text, policy_text('$.confluence.approved_marker')), false)
                                                                       AS approved,
+    mentions,
     raw_id
 FROM typed
 ORDER BY page_id, number;

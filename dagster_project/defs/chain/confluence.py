@@ -28,7 +28,7 @@ chain_page_labels = sql_table_asset(
 chain_page_mentions = sql_table_asset(
     "chain",
     "page_mentions",
-    deps=[RAW_CONFLUENCE],
+    deps=[RAW_CONFLUENCE, ["chain", "page_versions"]],
     description="Jira issue keys a page mentions (Jira macro, link or whole-word text) and "
     "the first version that mentioned them.",
 )
