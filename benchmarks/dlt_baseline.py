@@ -568,12 +568,11 @@ def run_driftgate(args: argparse.Namespace) -> None:
             event = record.dagster_event
             if event is None or event.step_key is None:
                 continue
-            if event.event_type_value == "STEP_START":
-                spans.setdefault(event.step_key, []).append(record.timestamp)
-            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+            if event.event_type_value in ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE"):
                 spans.setdefault(event.step_key, []).append(record.timestamp)
     at_once = {
         source: most_at_once(
+            # (start, end) of each fetch step that ran once
             [s for k, s in spans.items() if f"fetch_{source}_unit[" in k and len(s) == 2]
         )
         for source in SOURCES
@@ -603,7 +602,7 @@ def most_at_once(spans: list[list[float]]) -> int:
 
 
 # -- measuring a tool in its own process -------------------------------------------------
-class TreeMemory(threading.Thread):
+class TreeSampler(threading.Thread):
     """Peak of a process tree's memory (PSS summed over its processes) and the CPU time
     of each of its processes, sampled (a process living less than a sample is missed)."""
 
@@ -642,23 +641,24 @@ class TreeMemory(threading.Thread):
 
 
 def measured(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
-    """Run ``cmd``; its wall time, exit code, peak tree PSS and largest process RSS."""
+    """Run ``cmd``: its wall time, exit code, peak tree PSS, CPU time and largest process
+    RSS."""
     with log.open("w") as out:
         started = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        memory = TreeMemory(proc.pid)
-        memory.start()
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.monotonic() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
-        memory.done.set()
-        memory.join()
+        sampler.done.set()
+        sampler.join()
     return {
         "wall_s": round(elapsed, 1),
         "exit": proc.returncode,
-        "peak_pss_mb": round(memory.peak_mb),
-        "peak_at_s": round(memory.peak_at),
-        "cpu_s": round(sum(memory.cpu_s.values()), 1),
+        "peak_pss_mb": round(sampler.peak_mb),
+        "peak_at_s": round(sampler.peak_at),
+        "cpu_s": round(sum(sampler.cpu_s.values()), 1),
         "largest_rss_mb": round(usage.ru_maxrss / 1024),
     }
 
@@ -943,7 +943,6 @@ def child_args(argv: list[str]) -> argparse.Namespace:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_dlt":
-        sys.path.insert(0, str(REPO))
         run_dlt(child_args(sys.argv[2:]))
     elif len(sys.argv) > 1 and sys.argv[1] == "_driftgate":
         run_driftgate(child_args(sys.argv[2:]))
