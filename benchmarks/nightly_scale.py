@@ -188,6 +188,9 @@ def main() -> None:
     parser.add_argument("--flavor", choices=("cloud", "server"), default="server")
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--work", help="folder for dataset, database and instance")
+    parser.add_argument(
+        "--dataset", help="a generated dataset to copy instead of generating one (--issues ignored)"
+    )
     parser.add_argument("--memory-limit", help="DRIFTGATE_DUCKDB_MEMORY_LIMIT for the job")
     parser.add_argument("--threads", help="DRIFTGATE_DUCKDB_THREADS for the job")
     parser.add_argument("--json", help="also write the results to this file")
@@ -206,20 +209,24 @@ def main() -> None:
         extra_env["DRIFTGATE_DUCKDB_THREADS"] = args.threads
 
     started = time.monotonic()
-    subprocess.run(
-        [str(BIN / "driftgate"), "sandbox", "generate", "--out", str(dataset), "--seed", "7",
-         "--issues", str(args.issues), "--flavor", args.flavor],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    if args.dataset:  # advance rewrites the dataset: work on a copy
+        shutil.copytree(args.dataset, dataset)
+    else:
+        subprocess.run(
+            [str(BIN / "driftgate"), "sandbox", "generate", "--out", str(dataset), "--seed", "7",
+             "--issues", str(args.issues), "--flavor", args.flavor],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    manifest = json.loads((dataset / "manifest.json").read_text())
     results: dict[str, Any] = {
         "machine": machine(),
-        "issues": args.issues,
-        "flavor": args.flavor,
+        "issues": count_lines(dataset / "jira" / "issues.jsonl"),
+        "flavor": manifest.get("jira_flavor", args.flavor),
         "latency_ms": args.latency_ms,
         "duckdb_settings": extra_env,
         "generate_s": round(time.monotonic() - started, 1),
     }
-    as_of = json.loads((dataset / "manifest.json").read_text())["as_of"]
+    as_of = manifest["as_of"]
 
     emulator = Emulator(dataset, args.latency_ms)
     results["emulator_index_s"] = round(emulator.index_s, 1)
@@ -256,6 +263,11 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(text)
     print(text)
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as lines:
+        return sum(1 for line in lines if line.strip())
 
 
 def report(name: str, run: dict[str, Any]) -> None:
