@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gitlab
 import pytest
 
 from dagster_project.lib.connections import Connection
@@ -75,6 +76,7 @@ def test_one_query_brings_the_notes_and_approvers_of_many_merge_requests(
 
     threads = source.mr_threads(refs)
 
+    assert isinstance(source.graphql.client, gitlab.GraphQL)  # python-gitlab's own client
     assert len(refs) == 46 and len({r.path for r in refs}) == PROJECTS_PER_QUERY
     assert _calls(running.url) == {GRAPHQL: 1}
     assert source.requests == 1

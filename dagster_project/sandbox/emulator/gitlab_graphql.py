@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -221,10 +221,11 @@ def decode_offset(cursor: str) -> int:
         raise GraphQLError(INVALID_CURSOR) from exc
 
 
-def window(positions: list[Any], args: dict[str, Any], locate: Any) -> tuple[int, int]:
-    """The [lo, hi) slice a connection's arguments select (Relay's algorithm, capped at
-    GitLab's page size). ``locate(cursor, after)`` gives the index just after/before."""
-    lo, hi = 0, len(positions)
+def window(size: int, args: dict[str, Any], locate: Callable[[str, bool], int]) -> tuple[int, int]:
+    """The [lo, hi) slice of ``size`` nodes a connection's arguments select (Relay's
+    algorithm, capped at GitLab's page size). ``locate(cursor, after)`` is the index
+    just after (or at) the cursor's node."""
+    lo, hi = 0, size
     if args.get("after"):
         lo = max(lo, locate(args["after"], True))
     if args.get("before"):
@@ -276,7 +277,7 @@ def keyset_connection(
                 return i
         return len(keys)
 
-    lo, hi = window(keys, args, locate)
+    lo, hi = window(len(keys), args, locate)
     return connection([r[2] for r in rows], cursors, lo, hi)
 
 
@@ -285,7 +286,7 @@ def array_connection(nodes: list[dict[str, Any]], args: dict[str, Any]) -> dict[
         index = decode_offset(cursor)
         return index + 1 if after else index
 
-    lo, hi = window(nodes, args, locate)
+    lo, hi = window(len(nodes), args, locate)
     return connection(nodes, [offset_cursor(i) for i in range(len(nodes))], lo, hi)
 
 
