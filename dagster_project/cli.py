@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--faults", help="e.g. 429=0.1,5xx=0.05,reset=0.02,truncate=0.02,seed=1")
     srv.add_argument("--latency-ms", type=int, default=0)
     srv.add_argument("--jira-flavor", choices=("cloud", "server"), help="override the manifest")
+    srv.add_argument(
+        "--no-gitlab-graphql",
+        action="store_true",
+        help="answer /api/graphql with 404, as an instance without GraphQL does",
+    )
     srv.set_defaults(handler=cmd_serve)
 
     pools = sub.add_parser(
@@ -303,10 +308,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         faults=args.faults,
         latency_ms=args.latency_ms,
         jira_flavor=args.jira_flavor,
+        gitlab_graphql=not args.no_gitlab_graphql,
     )
     print(running.url, flush=True)
     print(
-        f"Jira {running.url}/rest  GitLab {running.url}/api/v4  Confluence {running.url}/wiki"
+        f"Jira {running.url}/rest  GitLab {running.url}/api/v4 (and /api/graphql)  "
+        f"Confluence {running.url}/wiki"
         f"  stats {running.url}/_sandbox/stats",
         flush=True,
     )

@@ -45,6 +45,8 @@ class Ingest(_Strict):
     overlap_minutes: int = Field(10, ge=0, le=24 * 60)
     reconcile_every_days: int = Field(7, ge=0)
     page_size: int = Field(100, ge=1, le=100)
+    # MR notes and approvers through GitLab's GraphQL API in bulk; off: REST per MR.
+    gitlab_graphql: bool = True
     spec_globs: list[str] = ["**/openapi*.y*ml", "**/asyncapi*.y*ml", "**/*.openapi.json"]
     contract_test_globs: list[str] = ["**/contract*/**", "**/*contract*test*", "**/pacts/**"]
     observability_globs: list[str] = ["**/observability/**"]

@@ -5,19 +5,28 @@
 --   unapproved     "unapproved this merge request"
 --   comment        any note a person wrote (system = false)
 --   other          every other system note (assigned, mentioned, merged, ...)
+--
+-- Raw notes come in two shapes, each as the API answered it: REST notes (`id`,
+-- `created_at`, `type`) and GraphQL `Note` nodes (lib/sources/gitlab_graphql.py):
+-- `id` is `gid://gitlab/<class>/<number>`, the number being the REST id and the class
+-- the REST `type` ("Note" is REST's null), and `createdAt` the time to the second.
 CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TABLE chain.mr_notes AS
 WITH notes AS (
     SELECT n.parent_key, n.raw_id, n.payload,
            coalesce(TRY_CAST(n.payload->>'$.system' AS BOOLEAN), false) AS system,
-           coalesce(n.payload->>'$.body', '') AS body
+           coalesce(n.payload->>'$.body', '') AS body,
+           regexp_extract(n.payload->>'$.id', '^gid://gitlab/([A-Za-z:]+)/([0-9]+)$',
+                          ['class', 'number']) AS gid
     FROM raw.current_objects('gitlab', 'mr_note') n
 )
 SELECT
     m.mr_key,
-    TRY_CAST(n.payload->>'$.id' AS BIGINT)                   AS note_id,
-    TRY_CAST(n.payload->>'$.created_at' AS TIMESTAMPTZ)      AS created_at,
+    coalesce(TRY_CAST(n.payload->>'$.id' AS BIGINT),
+             TRY_CAST(nullif(n.gid.number, '') AS BIGINT))   AS note_id,
+    TRY_CAST(coalesce(n.payload->>'$.created_at', n.payload->>'$.createdAt')
+             AS TIMESTAMPTZ)                                 AS created_at,
     n.payload->>'$.author.username'                          AS author,
     n.system,
     n.body,
@@ -32,7 +41,8 @@ SELECT
          THEN TRY_CAST(nullif(regexp_extract(n.body, '^added ([0-9]+) (new )?commits?\b', 1), '')
                        AS INTEGER)
     END                                                      AS commits_added,
-    n.payload->>'$.type'                                     AS note_type,
+    CASE WHEN coalesce(n.gid.class, '') = '' THEN n.payload->>'$.type'
+         ELSE nullif(n.gid.class, 'Note') END                AS note_type,
     n.raw_id
 FROM notes n
 JOIN chain.merge_requests m ON m.object_key = n.parent_key

@@ -4,7 +4,9 @@
 -- Rule: review starts at the first review event, the earliest of
 --   * a comment (non-system note) by someone other than the MR author,
 --   * an "approved this merge request" system note,
---   * an approval's approved_at in the MR's approval state;
+--   * an approval's approved_at in the MR's approval state (REST `/approvals` of newer
+--     GitLab versions; a GraphQL approval state has no times: each approval's system
+--     note above carries it);
 -- review_rounds is the number of "added N commits" system notes (pushes to the source
 -- branch) created after that moment. An MR never reviewed has 0 rounds and a NULL
 -- first_review_at. Pushes before the first review are initial work, not rework.

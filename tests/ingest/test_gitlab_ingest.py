@@ -26,11 +26,13 @@ from werkzeug.wrappers import Request, Response
 from dagster_project.lib.connections import Connection
 from dagster_project.lib.gitlab_text import matches_any
 from dagster_project.lib.policy import Ingest, Policy
+from dagster_project.lib.sources.gitlab_graphql import PROJECTS_PER_QUERY
 from dagster_project.lib.sources.gitlab_source import GitlabSource, LinkHostError
 from dagster_project.lib.staging import copy_database
 from dagster_project.sandbox.emulator import server
+from dagster_project.sandbox.emulator.gitlab_graphql import render_user
 from tests.conftest import HANDMADE, sandbox_stats
-from tests.ingest.harness import copy_dataset, materialize, staged, table
+from tests.ingest.harness import copy_dataset, kill_midway, materialize, staged, table
 from tests.realdata_gitlab import build_gitlab_dataset
 
 GITLAB = HANDMADE / "gitlab"
@@ -338,8 +340,7 @@ def test_an_incremental_run_fetches_only_what_changed(
         "/projects": 1,
         "/merge_requests": 1,
         "/projects/{id}/merge_requests/{iid}/changes": 1,
-        "/projects/{id}/merge_requests/{iid}/notes": 1,
-        "/projects/{id}/merge_requests/{iid}/approvals": 1,
+        "POST /api/graphql": 1,  # its notes and approvers
         "/projects/{id}/deployments": 3,
         "/projects/{id}/repository/commits": 1,  # the ledger only: its activity moved
         "/projects/{id}/repository/tree": 1,  # blobs unchanged: no file read
@@ -454,11 +455,18 @@ def test_requests_stay_within_five_percent_of_the_minimum(
         for pid, ref in refs
     }
     mrs = _jsonl(HANDMADE, "merge_requests.jsonl")
+    listed = sorted(mrs, key=lambda m: (m["updated_at"], m["id"]))  # updated_at ascending
+    # Notes and approvers: one GraphQL query per three projects of a listing page, then
+    # a follow-up per further page of notes, for the MRs that have one.
+    graphql = sum(
+        math.ceil(len({m["project_id"] for m in listed[i : i + page]}) / PROJECTS_PER_QUERY)
+        for i in range(0, len(listed), page)
+    ) + sum(pages(len(r["notes"])) - 1 for r in notes)
     minimum = (
         pages(len(projects))
         + pages(len(mrs))
-        + 2 * len(mrs)  # /changes and /approvals
-        + sum(pages(len(r["notes"])) for r in notes)
+        + len(mrs)  # /changes
+        + graphql
         + sum(pages(commits[p["id"]]) + pages(deployments[p["id"]]) for p in projects)
         + len(projects)  # tag listings
         + sum(pages(n) for n in tree_entries.values())
@@ -466,6 +474,10 @@ def test_requests_stay_within_five_percent_of_the_minimum(
     )
     total = sum(calls.values())
     assert minimum <= total <= minimum * 1.05, (total, minimum, calls)
+    assert calls["POST /api/graphql"] == graphql
+    assert not {
+        f"/projects/{{id}}/merge_requests/{{iid}}/{e}" for e in ("notes", "approvals")
+    } & set(calls)
     # Small pages lose nothing.
     assert len(_keys(db, "mr_note")) == 392
     assert len(_keys(db, "commit")) == sum(commits.values())
@@ -511,6 +523,178 @@ def test_reconciliation_tombstones_a_deleted_merge_request(
     assert calls["/projects/{id}/merge_requests"] == 1
     assert calls["/projects/{id}/repository/commits"] == 3  # full listings, once a period
     assert "/projects/{id}/repository/files/{file_path}/raw" not in calls  # blobs unchanged
+
+
+# -- notes and approvers: GraphQL in bulk, REST where it is not used ------------------------
+REST_NOTES = "/projects/{id}/merge_requests/{iid}/notes"
+REST_APPROVALS = "/projects/{id}/merge_requests/{iid}/approvals"
+
+
+def _notes_to_the_second(db: Path) -> list[tuple]:
+    """chain.mr_notes as both APIs tell it: GraphQL's Time scalar stops at the second."""
+    return table(
+        db,
+        "SELECT mr_key, note_id, date_trunc('second', created_at), author, system, body, kind, "
+        "commits_added, note_type FROM chain.mr_notes ORDER BY ALL",
+    )
+
+
+def _rounds_to_the_second(db: Path) -> list[tuple]:
+    return table(
+        db,
+        "SELECT mr_key, review_rounds, pushes, date_trunc('second', first_review_at) "
+        "FROM chain.mr_review_rounds ORDER BY ALL",
+    )
+
+
+def test_a_first_run_reads_every_note_and_approver_in_one_graphql_query(
+    handmade_ingest: tuple[Path, dict],
+) -> None:
+    db, calls = handmade_ingest
+    mrs = _jsonl(HANDMADE, "merge_requests.jsonl")
+    # 46 MRs of three projects on one listing page: one query, no REST note or approval.
+    assert calls["POST /api/graphql"] == 1
+    assert calls["/projects/{id}/merge_requests/{iid}/changes"] == len(mrs)
+    assert REST_NOTES not in calls and REST_APPROVALS not in calls
+    payload = table(
+        db,
+        "SELECT payload FROM raw.latest WHERE source = 'gitlab' AND object_type = 'mr_note' "
+        "AND object_key = '201!2!1870008'",
+    )
+    assert json.loads(payload[0][0])["id"] == "gid://gitlab/DiffNote/1870008"  # as received
+    assert table(db, "SELECT note_type FROM chain.mr_notes WHERE note_id = 1870008") == [
+        ("DiffNote",)
+    ]
+    # Each MR's notes were listed in full: what GraphQL counted is what was stored.
+    assert table(
+        db,
+        "SELECT count(*), count(*) FILTER (WHERE listed = reported) FROM raw.listings "
+        "WHERE source = 'gitlab' AND object_type = 'mr_note'",
+    ) == [(len(mrs), len(mrs))]
+
+
+@pytest.mark.parametrize("why", ["instance without GraphQL", "policy"])
+def test_rest_reads_the_same_notes_where_graphql_is_not_used(
+    handmade_ingest: tuple[Path, dict], tmp_path: Path, serve, monkeypatch, why: str
+) -> None:
+    graphql_db, _ = handmade_ingest
+    if why == "policy":
+        _policy(tmp_path, monkeypatch, gitlab_graphql=False)
+        url = serve(HANDMADE).url
+    else:
+        monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
+        url = serve(HANDMADE, gitlab_graphql=False).url
+    db = tmp_path / "rest.duckdb"
+
+    calls = _run(url, db)
+
+    mrs = len(_jsonl(HANDMADE, "merge_requests.jsonl"))
+    assert calls[REST_NOTES] == calls[REST_APPROVALS] == mrs
+    assert calls.get("POST /api/graphql", 0) == (0 if why == "policy" else 1)  # the 404
+    for kind in ("mr_note", "mr_approval", "merge_request", "mr_change"):
+        assert _keys(db, kind) == _keys(graphql_db, kind), kind
+    # The same notes and rounds; REST keeps the milliseconds GraphQL drops.
+    assert _notes_to_the_second(db) == _notes_to_the_second(graphql_db)
+    assert _rounds_to_the_second(db) == _rounds_to_the_second(graphql_db)
+    rest, graphql = _chain(db), _chain(graphql_db)
+    for name in set(CHAIN) - {"mr_notes", "mr_review_rounds"}:
+        assert rest[name] == graphql[name], name
+
+
+def test_a_database_read_over_rest_goes_on_over_graphql_with_the_same_keys(
+    tmp_path: Path, serve, monkeypatch
+) -> None:
+    """A note keeps its key across the two APIs: turning GraphQL on re-reads the MRs
+    that changed, with no duplicate and no tombstone."""
+    _policy(tmp_path, monkeypatch, gitlab_graphql=False)
+    data = copy_dataset(HANDMADE, tmp_path / "data")
+    db = tmp_path / "driftgate.duckdb"
+    first = serve(data)
+    _run(first.url, db)
+    first.stop()
+    before = _keys(db, "mr_note")
+    changed = _edit(data)
+    monkeypatch.delenv("DRIFTGATE_POLICY")
+
+    calls = _run(serve(data).url, db)
+
+    assert calls["POST /api/graphql"] == 1 and REST_NOTES not in calls
+    assert _keys(db, "mr_note") == before | {changed["note"]}
+    assert table(db, "SELECT count(*) FROM raw.objects WHERE deleted") == [(0,)]
+    reshaped = table(
+        db,
+        "SELECT count(*) FROM raw.latest WHERE object_type = 'mr_note' AND parent_key = ? "
+        "AND payload->>'$.id' LIKE 'gid://%'",
+        [changed["mr"]],
+    )[0][0]
+    assert reshaped == len([k for k in _keys(db, "mr_note") if k.startswith(changed["mr"] + "!")])
+    assert table(db, "SELECT count(*) FROM chain.mr_notes") == [(393,)]
+
+
+def test_a_deleted_note_is_tombstoned(
+    handmade_ingest: tuple[Path, dict], tmp_path: Path, serve, monkeypatch
+) -> None:
+    source_db, _ = handmade_ingest
+    monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
+    edited = copy_dataset(HANDMADE, tmp_path / "edited")
+    mrs = _jsonl(edited, "merge_requests.jsonl")
+    next(m for m in mrs if (m["project_id"], m["iid"]) == (201, 2))["updated_at"] = (
+        "2026-04-02T10:00:00.000Z"
+    )
+    _write_jsonl(edited, "merge_requests.jsonl", mrs)
+    records = _jsonl(edited, "mr_notes.jsonl")
+    record = next(r for r in records if (r["project_id"], r["iid"]) == (201, 2))
+    removed = next(n for n in record["notes"] if not n["system"])
+    record["notes"].remove(removed)
+    _write_jsonl(edited, "mr_notes.jsonl", records)
+    db = _copy_db(source_db, tmp_path)
+
+    calls = _run(serve(edited).url, db)
+
+    assert calls["POST /api/graphql"] == 1
+    gone = f"201!2!{removed['id']}"
+    assert gone not in _keys(db, "mr_note")
+    assert table(
+        db,
+        "SELECT deleted FROM raw.latest WHERE object_type = 'mr_note' AND object_key = ?",
+        [gone],
+    ) == [(True,)]
+    assert table(
+        db,
+        "SELECT listed, reported FROM raw.listings WHERE object_type = 'mr_note' "
+        "AND scope = '201!2' ORDER BY listed_at DESC LIMIT 1",
+    ) == [(len(record["notes"]), len(record["notes"]))]
+    assert table(db, "SELECT count(*) FROM chain.mr_notes") == [(391,)]
+
+
+def test_a_killed_run_resumes_without_loss_or_duplicates(
+    tmp_path: Path, serve, monkeypatch
+) -> None:
+    _policy(tmp_path, monkeypatch, page_size=5)  # ten listing pages, each one transaction
+    emulator = serve(HANDMADE, latency_ms=40)
+    db = tmp_path / "killed.duckdb"
+    kill_midway(
+        emulator.url,
+        db,
+        [RAW],
+        ready=lambda stats: stats["by_endpoint"].get("POST /api/graphql", 0) >= 12,
+    )
+    staged_mrs = "SELECT count(*) FROM raw.current WHERE object_type = 'merge_request'"
+    assert 0 < table(staged(db, "gitlab"), staged_mrs)[0][0] < 46  # it died mid-way
+
+    _run(emulator.url, db)
+    reference = tmp_path / "reference.duckdb"
+    _run(emulator.url, reference)
+
+    assert _chain(db) == _chain(reference)
+    for kind in ("merge_request", "mr_note", "mr_approval", "mr_change"):
+        assert _keys(db, kind) == _keys(reference, kind), kind
+    duplicates = table(
+        db,
+        "SELECT object_key, content_hash, count(*) FROM raw.objects "
+        "GROUP BY ALL HAVING count(*) > 1",
+    )
+    assert duplicates == []
 
 
 def test_a_next_page_link_to_another_host_is_refused(tmp_path: Path) -> None:
@@ -586,6 +770,15 @@ def test_real_payloads_ingest_completely(
             )
             if kind == "mr_change":
                 assert stored["changes"] == payload, key
+            elif kind == "mr_approval":  # the captured state as GitLab's GraphQL answers it
+                approvers = [render_user(a["user"]) for a in payload["approved_by"]]
+                assert stored == {
+                    "iid": str(payload["iid"]),
+                    "approvedBy": {
+                        "pageInfo": {"hasNextPage": False},
+                        "nodes": [{"id": u["id"], "username": u["username"]} for u in approvers],
+                    },
+                }, key
             elif kind == "file":
                 assert stored["blob_id"] == payload["blob_id"], key  # content as captured
             else:

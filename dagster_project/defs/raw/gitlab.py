@@ -47,6 +47,7 @@ def fetch_gitlab_unit(
             "deployments_listed": result.deployments_listed,
             "files_fetched": result.files_fetched,
             "requests": source.requests,
+            "mr_notes_via": source.notes_via,  # graphql, or rest and why
             "reconciled": result.reconciled,
             "recovered_by_reconciliation": result.recovered,
         },
@@ -66,7 +67,8 @@ load_gitlab = load_op("gitlab")
 def raw_gitlab():
     """Every GitLab object as received, append-only: a changed MR adds a row.
 
-    Merge requests are incremental on `updated_at` with an overlap window; commits and
+    Merge requests are incremental on `updated_at` with an overlap window, their notes
+    and approvers read in bulk through GraphQL (REST per MR where it is off); commits and
     files are read only for projects whose `last_activity_at` moved, and a file's
     content only when its blob id changed; a periodic keys-only listing turns deleted
     MRs into tombstones. Each project and group of the policy's scope (or all member

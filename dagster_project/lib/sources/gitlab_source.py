@@ -15,9 +15,12 @@ One run:
 * merge requests: listed by ``updated_at`` ascending from the watermark minus the
   overlap (``/merge_requests?scope=all`` without a project scope, else per project or
   group). An MR whose ``updated_at`` differs from the stored one is fetched with its
-  ``/changes``, every note and its approval state; a listing page commits its MRs with
-  all of that and the watermark in one transaction. A listing that shifted under its offsets (a key seen
-  twice, ``X-Total`` moving between pages) is read once more from the same start;
+  ``/changes``, every note and its approval state; the notes and approvers of a listing
+  page's changed MRs come through GraphQL in a few queries (``gitlab_graphql.py``; REST
+  per MR where GraphQL is off or unavailable). A listing page commits its MRs with all
+  of that and the watermark in one transaction. A listing that shifted under its
+  offsets (a key seen twice, ``X-Total`` moving between pages) is read once more from
+  the same start;
 * deployments: per project, by ``updated_at`` ascending from the watermark;
 * commits (``all=True``, ``with_stats=True``, ``since`` the watermark) and repository
   files: only for projects whose ``last_activity_at`` moved since their last sync.
@@ -55,6 +58,12 @@ from dagster_project.lib.gitlab_text import git_blob_id, matches_any
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore
 from dagster_project.lib.retry import SourceError, status_of, with_retries
+from dagster_project.lib.sources.gitlab_graphql import (
+    GitlabGraphql,
+    GraphqlUnavailable,
+    MrRef,
+    note_number,
+)
 from dagster_project.lib.sources.payloads import Lenient, checked_timestamp, validation_reason
 from dagster_project.lib.sources.timeparse import parse_ts
 
@@ -104,6 +113,32 @@ class NotePayload(Lenient):
     author: dict[str, Any] | None = None
 
     _ts = field_validator("created_at")(checked_timestamp)
+
+
+class GraphqlNotePayload(Lenient):
+    """A ``Note`` node as GitLab's GraphQL API answers it (see gitlab_graphql.py)."""
+
+    id: str
+    body: str | None = None
+    system: bool = False
+    createdAt: str  # noqa: N815  (GraphQL's name)
+    author: dict[str, Any] | None = None
+
+    _ts = field_validator("createdAt")(checked_timestamp)
+
+    @field_validator("id")
+    @classmethod
+    def _gid(cls, v: str) -> str:
+        if note_number({"id": v}) is None:
+            raise ValueError(f"not a note's global id: {v!r}")
+        return v
+
+
+def note_key(mr_key: str, note: Any) -> str:
+    """``<mr key>!<note id>``, the note id read from a REST note or a GraphQL node."""
+    if isinstance(note, dict) and isinstance(note.get("id"), str):
+        return f"{mr_key}!{GraphqlNotePayload.model_validate(note).id.rsplit('/', 1)[1]}"
+    return f"{mr_key}!{NotePayload.model_validate(note).id}"
 
 
 class _Change(Lenient):
@@ -219,6 +254,18 @@ class GitlabSource:
             retry_transient_errors=False,
         )
         self._origin = _origin(self.gl.api_url)
+        self.graphql: GitlabGraphql | None = None
+        self.notes_via = "rest: ingest.gitlab_graphql is off"
+        if policy.ingest.gitlab_graphql:
+            self.graphql = GitlabGraphql(
+                conn.url,
+                conn.token,
+                timeout_s=conn.timeout_s,
+                page_size=self.page_size,
+                call=self._call,
+                count=self._count,
+            )
+            self.notes_via = "graphql"
         # python-gitlab's HTTP errors carry the status but not the response: keep the
         # last one so lib/retry.py can honour Retry-After.
         self._last_response: requests.Response | None = None
@@ -228,9 +275,12 @@ class GitlabSource:
         self._last_response = response
 
     # -- requests ---------------------------------------------------------------------
+    def _count(self) -> None:
+        self.requests += 1
+
     def _http(self, url: str, query: dict[str, Any] | None) -> requests.Response:
         """One GET through the client's session and headers; errors keep their response."""
-        self.requests += 1
+        self._count()
         self._last_response = None
         try:
             response = self.gl.http_get(
@@ -365,12 +415,41 @@ class GitlabSource:
             out.extend(listing.items)
         return out
 
-    def mr_children(self, project_id: int, iid: int) -> tuple[Any, Listing, Any | None]:
-        base = f"/projects/{project_id}/merge_requests/{iid}"
-        changes = self.get_json(f"{base}/changes")
+    def mr_changes(self, project_id: int, iid: int) -> Any:
+        return self.get_json(f"/projects/{project_id}/merge_requests/{iid}/changes")
+
+    def mr_threads(self, refs: list[MrRef]) -> dict[MrRef, tuple[Listing, Any | None]]:
+        """Every note (a Listing) and the approval state of each MR: GraphQL in bulk,
+        REST ``/approvals`` where the notes do not explain the approvers, REST for
+        everything where GraphQL is off or unavailable."""
+        threads = self._graphql_threads(refs)
+        if threads is None:
+            return {ref: self._rest_thread(ref) for ref in refs}
+        out: dict[MrRef, tuple[Listing, Any | None]] = {}
+        for ref, thread in threads.items():
+            notes = Listing(items=thread.notes, totals=list(thread.counts))
+            approvals = thread.approvals if thread.approvals_explained() else None
+            out[ref] = (notes, approvals or self._rest_approvals(ref))
+        return out
+
+    def _graphql_threads(self, refs: list[MrRef]) -> dict[MrRef, Any] | None:
+        if self.graphql is None or not refs:
+            return None
+        try:
+            return self.graphql.threads(refs)
+        except GraphqlUnavailable as exc:
+            self.graphql, self.notes_via = None, f"rest: {exc}"  # for the rest of the run
+            return None
+
+    def _rest_thread(self, ref: MrRef) -> tuple[Listing, Any | None]:
+        base = f"/projects/{ref.project_id}/merge_requests/{ref.iid}"
         notes = self.list_all(f"{base}/notes", {"sort": "asc", "order_by": "created_at"})
-        approvals = self.get_optional_json(f"{base}/approvals")
-        return changes, notes, approvals
+        return notes, self._rest_approvals(ref)
+
+    def _rest_approvals(self, ref: MrRef) -> Any | None:
+        return self.get_optional_json(
+            f"/projects/{ref.project_id}/merge_requests/{ref.iid}/approvals"
+        )
 
     def raw_file(self, project_id: int, path: str, ref: str) -> bytes:
         return self.get_raw(
@@ -425,6 +504,7 @@ class GitlabIngest:
         self.quarantined = self._quarantined_mrs()
         # (MR key, updated_at, notes listed, notes reported) of MRs in the open batch
         self._after_commit: list[tuple[str, str, int, int | None]] = []
+        self.paths: dict[int, str] = {}  # project id -> full path, for GraphQL
 
     def run(self) -> GitlabFetchResult:
         projects = self.sync_projects()
@@ -443,6 +523,7 @@ class GitlabIngest:
         if reconcile or first_run:  # a first run's listings are full: a reconciliation
             self.store.commit(Batch(watermarks={(RECONCILE, "*"): self.now}))
         self.result.details["requests"] = self.source.requests
+        self.result.details["mr_notes_via"] = self.source.notes_via
         return self.result
 
     # -- projects ---------------------------------------------------------------------
@@ -467,6 +548,7 @@ class GitlabIngest:
         if listing.stable:
             self.store.tombstone_missing("project", {str(pid) for pid in projects})
         self.result.projects = len(projects)
+        self.paths.update({p.id: p.path_with_namespace for p in projects.values()})
         return [projects[pid] for pid in sorted(projects)]
 
     # -- merge requests ---------------------------------------------------------------
@@ -501,9 +583,9 @@ class GitlabIngest:
                 shifted = shifted or len({t for t in totals if t is not None}) > 1
                 batch = Batch()
                 newest: datetime | None = None
-                for raw in page.items:
+                keys = self.collect_merge_requests(page.items, batch)
+                for raw, key in zip(page.items, keys, strict=True):
                     listed += 1
-                    key = self.collect_merge_request(raw, batch)
                     if key is None:
                         continue
                     shifted = shifted or key in seen
@@ -525,23 +607,69 @@ class GitlabIngest:
                 return
             self.result.relisted += 1  # read once more from the same start: nothing skipped
 
-    def collect_merge_request(self, raw: Any, batch: Batch) -> str | None:
-        """Add one listed MR, if it changed, with its changes, notes and approval state to
-        ``batch``; returns its key, or None when it is quarantined."""
+    def _validated_mr(self, raw: Any, batch: Batch) -> MergeRequestPayload | None:
+        """The listed MR, or None with it quarantined (once per ``updated_at``: the
+        overlap window re-delivers it)."""
         try:
-            mr = MergeRequestPayload.model_validate(raw)
+            return MergeRequestPayload.model_validate(raw)
         except ValidationError as exc:
             key = _key_of(raw, "project_id", "iid")
             marker = (key, raw.get("updated_at") if isinstance(raw, dict) else None)
-            if marker not in self.quarantined:  # the overlap window re-delivers it
+            if marker not in self.quarantined:
                 self.quarantined.add(marker)
                 reason = validation_reason(exc)
                 batch.quarantined.append(Quarantined("merge_request", key, reason, raw))
             return None
-        key = f"{mr.project_id}!{mr.iid}"
-        if self.stored_updated.get(key) == mr.updated_at:
-            return key  # re-delivered by the overlap window, unchanged
-        changes, notes, approvals = self.source.mr_children(mr.project_id, mr.iid)
+
+    def collect_merge_requests(self, raws: list[Any], batch: Batch) -> list[str | None]:
+        """Add the listed MRs that changed, with their changes, notes and approval state,
+        to ``batch``; returns each listed MR's key, None for one quarantined.
+
+        The notes and approvers of all of them come in one request or a few
+        (``GitlabSource.mr_threads``), their changes in one request each."""
+        keys: list[str | None] = []
+        changed: dict[str, tuple[MergeRequestPayload, Any]] = {}
+        for raw in raws:
+            mr = self._validated_mr(raw, batch)
+            key = None if mr is None else f"{mr.project_id}!{mr.iid}"
+            keys.append(key)
+            # An MR re-delivered unchanged by the overlap window is not fetched again.
+            if mr is not None and key is not None and self.stored_updated.get(key) != mr.updated_at:
+                changed[key] = (mr, raw)
+        refs = {key: self._ref(mr, raw) for key, (mr, raw) in changed.items()}
+        threads = self.source.mr_threads(list(refs.values())) if refs else {}
+        for key, (mr, raw) in changed.items():
+            notes, approvals = threads[refs[key]]
+            changes = self.source.mr_changes(mr.project_id, mr.iid)
+            self._add_merge_request(key, mr, raw, (changes, notes, approvals), batch)
+        return keys
+
+    def _ref(self, mr: MergeRequestPayload, raw: Any) -> MrRef:
+        path = self._project_path(mr, raw) if self.source.graphql is not None else ""
+        return MrRef(mr.project_id, path, mr.iid)
+
+    def _project_path(self, mr: MergeRequestPayload, raw: Any) -> str:
+        """The full path GraphQL names an MR's project by: from the project listing, else
+        the MR's own ``references.full``, else ``/projects/:id``."""
+        path = self.paths.get(mr.project_id)
+        if path is None:
+            full = str((raw.get("references") or {}).get("full") or "")
+            path = full.rsplit("!", 1)[0] if "!" in full else None
+        if path is None:
+            project = self.source.get_optional_json(f"/projects/{mr.project_id}") or {}
+            path = str(project.get("path_with_namespace") or mr.project_id)
+        self.paths[mr.project_id] = path
+        return path
+
+    def _add_merge_request(
+        self,
+        key: str,
+        mr: MergeRequestPayload,
+        raw: Any,
+        children: tuple[Any, Listing, Any | None],
+        batch: Batch,
+    ) -> None:
+        changes, notes, approvals = children
         batch.objects.append(RawObject("merge_request", key, raw))
         try:
             ChangesPayload.model_validate(changes)
@@ -551,20 +679,16 @@ class GitlabIngest:
         note_keys: set[str] = set()
         for note in notes.items:
             try:
-                note_key = f"{key}!{NotePayload.model_validate(note).id}"
+                this = note_key(key, note)
             except ValidationError as exc:
-                note_id = _key_of(note, "id")
+                number = _note_id(note)
+                reason = validation_reason(exc)
                 batch.quarantined.append(
-                    Quarantined(
-                        "mr_note",
-                        f"{key}!{note_id}" if note_id else None,
-                        validation_reason(exc),
-                        note,
-                    )
+                    Quarantined("mr_note", f"{key}!{number}" if number else None, reason, note)
                 )
                 continue
-            note_keys.add(note_key)
-            batch.objects.append(RawObject("mr_note", note_key, note, parent_key=key))
+            note_keys.add(this)
+            batch.objects.append(RawObject("mr_note", this, note, parent_key=key))
         if approvals is not None:
             batch.objects.append(RawObject("mr_approval", key, approvals, parent_key=key))
         # Deleted notes go before the batch commits: should the run die in between, the
@@ -574,7 +698,6 @@ class GitlabIngest:
             self.store.tombstone_missing("mr_approval", set(), parent_key=key)
         self._after_commit.append((key, mr.updated_at, len(notes.items), notes.reported))
         self.result.mrs_fetched += 1
-        return key
 
     def commit(self, batch: Batch) -> None:
         """Commit a batch, then remember what its MRs now look like in the store."""
@@ -616,10 +739,11 @@ class GitlabIngest:
         found: set[str] = set()
         for project_id, iids in sorted(stale.items()):
             batch = Batch()
-            for raw in self.source.merge_requests_by_iid(project_id, sorted(iids)):
+            raws = self.source.merge_requests_by_iid(project_id, sorted(iids))
+            for raw, collected in zip(raws, self.collect_merge_requests(raws, batch), strict=True):
                 key = _key_of(raw, "project_id", "iid")
-                found.add(key or "")  # there, even if quarantined below
-                if self.collect_merge_request(raw, batch) is not None and key not in absent:
+                found.add(key or "")  # there, even if quarantined
+                if collected is not None and key not in absent:
                     self.result.recovered += 1
             self.commit(batch)
         for key in sorted(absent - found):
@@ -856,6 +980,12 @@ class GitlabIngest:
             return False
         last = self.store.watermark(RECONCILE)
         return last is None or self.now - last >= timedelta(days=every)
+
+
+def _note_id(note: Any) -> str | None:
+    """A note's number for a quarantine key, from a REST note or a GraphQL node."""
+    number = note_number(note)
+    return str(number) if number is not None else _key_of(note, "id")
 
 
 def _in_group(project: dict[str, Any], group: str) -> bool:

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Request, Response
 from dagster_project.lib.reachability import SANDBOX_HEADER
 from dagster_project.sandbox.dataset import Dataset
 from dagster_project.sandbox.emulator.faults import FaultPlan
+from dagster_project.sandbox.emulator.gitlab_graphql import PATH as GRAPHQL_PATH
 from dagster_project.sandbox.emulator.http import HttpError, Router, json_reply, raw_path_of
 
 APIS = ("jira", "gitlab", "confluence")
@@ -26,7 +27,7 @@ APIS = ("jira", "gitlab", "confluence")
 def api_of(path: str) -> str | None:
     if path.startswith("/rest/"):
         return "jira"
-    if path.startswith("/api/v4/"):
+    if path.startswith("/api/v4/") or path.rstrip("/") == GRAPHQL_PATH:
         return "gitlab"
     if path.startswith("/wiki/"):
         return "confluence"
@@ -97,7 +98,8 @@ class ConnectionReset(ConnectionError):
 
 
 class Emulator:
-    """WSGI application serving one dataset through the three REST APIs."""
+    """WSGI application serving one dataset through the three REST APIs and GitLab's
+    GraphQL subset the ingestion reads."""
 
     def __init__(
         self,
@@ -107,6 +109,7 @@ class Emulator:
         faults: FaultPlan | None = None,
         latency_ms: int = 0,
         jira_flavor: str | None = None,
+        gitlab_graphql: bool = True,
     ):
         from dagster_project.sandbox.emulator import confluence, gitlab, jira
 
@@ -117,7 +120,7 @@ class Emulator:
         self.stats = Stats()
         self.router = Router()
         self.jira = jira.JiraApi(dataset, flavor=jira_flavor or dataset.manifest.jira_flavor)
-        self.gitlab = gitlab.GitlabApi(dataset)
+        self.gitlab = gitlab.GitlabApi(dataset, graphql=gitlab_graphql)
         self.confluence = confluence.ConfluenceApi(dataset)
         for api in (self.jira, self.gitlab, self.confluence):
             api.register(self.router)
@@ -168,6 +171,8 @@ class Emulator:
         if api is None:
             return json_reply(error_body(None, 404, f"no API at {path}"), 404)
         if self.require_token and not self._authorized(api, request):
+            if path.rstrip("/") == GRAPHQL_PATH:
+                return self._graphql_unauthorized(request, matched)
             headers = {"WWW-Authenticate": 'Basic realm="sandbox"'} if api != "gitlab" else {}
             return json_reply(error_body(api, 401, AUTH_MESSAGES[api]), 401, headers)
         if request.method not in ("GET", "HEAD") and matched is None:
@@ -187,6 +192,16 @@ class Emulator:
             if isinstance(body, str):
                 body = error_body(api, err.status, body)
             return json_reply(body, err.status, err.headers)
+
+    def _graphql_unauthorized(self, request: Request, matched: Any) -> Response:
+        """GitLab's GraphQL serves a caller without credentials as anonymous (public
+        projects only) and answers a wrong token with 401 in GraphQL's error shape."""
+        presented = request.headers.get("Authorization") or request.headers.get("PRIVATE-TOKEN")
+        if presented or matched is None:
+            return json_reply({"errors": [{"message": "Invalid token"}]}, 401)
+        request.environ["driftgate.anonymous"] = True
+        route, params = matched
+        return route.handler(request, **params)
 
     def _authorized(self, api: str, request: Request) -> bool:
         token = self.require_token

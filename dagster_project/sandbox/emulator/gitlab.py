@@ -28,6 +28,7 @@ from werkzeug.wrappers import Request, Response
 
 from dagster_project.lib.sources.timeparse import parse_ts
 from dagster_project.sandbox.dataset import Dataset, DatasetError, JsonlTable
+from dagster_project.sandbox.emulator.gitlab_graphql import GitlabGraphql
 from dagster_project.sandbox.emulator.http import (
     HttpError,
     Router,
@@ -258,6 +259,7 @@ class GitlabApi:
 
     def __init__(self, dataset: Dataset, **options: Any):
         self.dataset = dataset
+        self.options = options
         self.user: dict[str, Any] = dict(options.get("user") or SANDBOX_USER)
         self._lazy = _Lazy()
         self._cache: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
@@ -295,6 +297,8 @@ class GitlabApi:
         ]
         for template, handler in routes:
             router.add(API, "GET", V4 + template, handler)
+        if self.options.get("graphql", True):
+            GitlabGraphql(self).register(router, API)
 
     def _cached(self, request: Request, build: Callable[[], list[T]]) -> list[T]:
         """A filtered, sorted list reused across the pages of one query.
@@ -464,8 +468,12 @@ class GitlabApi:
         return self.dataset.table("gitlab/deployments.jsonl", index)
 
     # -- lookups -----------------------------------------------------------------------
+    def find_project(self, ident: str) -> dict[str, Any] | None:
+        """A project by id or full path (any case), as GitLab resolves both."""
+        return self._project_lookup.get(ident) or self._project_lookup.get(ident.lower())
+
     def _project(self, ident: str) -> dict[str, Any]:
-        project = self._project_lookup.get(ident) or self._project_lookup.get(ident.lower())
+        project = self.find_project(ident)
         if project is None:
             raise HttpError(404, "Project Not Found")
         return project
@@ -476,14 +484,23 @@ class GitlabApi:
                 return group
         raise HttpError(404, "Group Not Found")
 
-    def _mr_meta(self, project: dict[str, Any], iid: str) -> dict[str, Any]:
+    def find_mr(self, project: dict[str, Any], iid: str) -> dict[str, Any] | None:
+        """The index entry of a project's MR by iid, or None."""
         try:
             pos = self._mr_positions.get((int(project["id"]), int(iid)))
         except ValueError:
             pos = None
-        if pos is None:
+        return None if pos is None else self.merge_requests.metas[pos]
+
+    def project_mrs(self, project: dict[str, Any]) -> list[dict[str, Any]]:
+        """Index entries of a project's MRs."""
+        return self._project_mrs(int(project["id"]))
+
+    def _mr_meta(self, project: dict[str, Any], iid: str) -> dict[str, Any]:
+        meta = self.find_mr(project, iid)
+        if meta is None:
             raise HttpError(404, "Not found")
-        return self.merge_requests.metas[pos]
+        return meta
 
     def _mr_records(self, rel: str, meta: dict[str, Any]) -> list[dict[str, Any]]:
         table, positions = self._per_mr(rel)
@@ -805,16 +822,23 @@ class GitlabApi:
             out["diffs"] = self._changes_of(meta) if latest else []
         return json_reply(out)
 
+    def notes_of(self, meta: dict[str, Any], order_by: str = "created_at") -> list[dict[str, Any]]:
+        """An MR's notes, system ones included, oldest first (ties by id): the order of
+        REST's ``sort=asc`` and of GraphQL's ``notes``."""
+        notes: list[dict[str, Any]] = []
+        for record in self._mr_records("gitlab/mr_notes.jsonl", meta):
+            notes.extend(record.get("notes") or ())
+        notes.sort(key=lambda n: (_sort_key(parse_time(n.get(order_by))), n["id"]))
+        return notes
+
     def mr_notes(self, request: Request, id: str, iid: str) -> Response:
         """Notes (system ones included), newest first unless ``sort=asc``."""
         reject_keyset(request)
         meta = self._mr_meta(self._project(id), iid)
         order_by = choice_param(request, "order_by", ("created_at", "updated_at"), "created_at")
-        desc = sort_param(request)
-        notes: list[dict[str, Any]] = []
-        for record in self._mr_records("gitlab/mr_notes.jsonl", meta):
-            notes.extend(record.get("notes") or ())
-        notes.sort(key=lambda n: (_sort_key(parse_time(n.get(order_by))), n["id"]), reverse=desc)
+        notes = self.notes_of(meta, order_by)
+        if sort_param(request):
+            notes.reverse()
         page, headers = offset_page(request, notes)
         return json_reply(list(page), headers=headers)
 
@@ -826,11 +850,11 @@ class GitlabApi:
                     return json_reply(note)
         raise HttpError(404, "Note Not Found")
 
-    def mr_approvals(self, request: Request, id: str, iid: str) -> Response:
-        meta = self._mr_meta(self._project(id), iid)
+    def approval_state_of(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """The MR's approval state as ``/approvals`` answers it."""
         for record in self._mr_records("gitlab/mr_approvals.jsonl", meta):
             if record.get("approvals"):
-                return json_reply(record["approvals"])
+                return record["approvals"]
         mr = self.merge_requests.load(meta["_pos"])
         state = _pick(
             mr,
@@ -844,7 +868,10 @@ class GitlabApi:
             merge_request_approvers_available=False, multiple_approval_rules_available=False,
             invalid_approvers_rules=[], require_password_to_approve=False,
         )  # fmt: skip
-        return json_reply(state)
+        return state
+
+    def mr_approvals(self, request: Request, id: str, iid: str) -> Response:
+        return json_reply(self.approval_state_of(self._mr_meta(self._project(id), iid)))
 
     def mr_commits(self, request: Request, id: str, iid: str) -> Response:
         reject_keyset(request)

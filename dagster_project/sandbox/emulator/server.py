@@ -101,8 +101,10 @@ def build(
     faults: str | FaultPlan | None = None,
     latency_ms: int = 0,
     jira_flavor: str | None = None,
+    gitlab_graphql: bool = True,
 ) -> RunningEmulator:
-    """Load a dataset and bind the emulator to 127.0.0.1:port (0 = a free port)."""
+    """Load a dataset and bind the emulator to 127.0.0.1:port (0 = a free port);
+    ``gitlab_graphql=False`` serves GitLab as an instance without GraphQL (404)."""
     plan = FaultPlan.parse(faults) if isinstance(faults, str) else faults
     app = Emulator(
         Dataset(dataset_dir),
@@ -110,6 +112,7 @@ def build(
         faults=plan,
         latency_ms=latency_ms,
         jira_flavor=jira_flavor,
+        gitlab_graphql=gitlab_graphql,
     )
     server = SandboxServer("127.0.0.1", port, app, QuietHandler)
     return RunningEmulator(app=app, server=server, thread=None)
