@@ -82,8 +82,9 @@ MIRRORED = {
         "GET /api/v4/groups/{id}/projects",
         "GET /api/v4/groups/{id}/merge_requests",
         "GET /api/v4/projects/{id}/merge_requests/{iid}/changes",
-        "GET /api/v4/projects/{id}/merge_requests/{iid}/notes",
-        "GET /api/v4/projects/{id}/merge_requests/{iid}/approvals",
+        # Driftgate reads MR notes and approvers in bulk through GraphQL; dlt's rest_api
+        # reads them per merge request (see DLT_INSTEAD).
+        "POST /api/graphql",
         "GET /api/v4/projects/{id}/deployments",
         "GET /api/v4/projects/{id}/repository/commits",
         "GET /api/v4/projects/{id}/repository/tree",
@@ -100,6 +101,10 @@ MIRRORED = {
 }
 # dlt's request where it differs from Driftgate's for the same data.
 DLT_INSTEAD = {
+    "POST /api/graphql": (
+        "GET /api/v4/projects/{id}/merge_requests/{iid}/notes"
+        " + GET /api/v4/projects/{id}/merge_requests/{iid}/approvals"
+    ),
     "GET /api/v4/projects/{id}/repository/files/{file_path}/raw": (
         "GET /api/v4/projects/{id}/repository/files/{file_path}"
     ),

@@ -8,7 +8,9 @@
 --     GitLab versions; a GraphQL approval state has no times: each approval's system
 --     note above carries it);
 -- review_rounds is the number of "added N commits" system notes (pushes to the source
--- branch) created after that moment. An MR never reviewed has 0 rounds and a NULL
+-- branch) created after that moment. GraphQL gives note times to the second: a push in
+-- the same second as the review note counts when its note id (GitLab's ids only grow)
+-- is the later one. An MR never reviewed has 0 rounds and a NULL
 -- first_review_at. Pushes before the first review are initial work, not rework.
 CREATE SCHEMA IF NOT EXISTS chain;
 
@@ -19,7 +21,8 @@ WITH approvals AS (
     GROUP BY a.object_key
 ),
 note_reviews AS (
-    SELECT n.mr_key, min(n.created_at) AS at
+    SELECT n.mr_key, min(n.created_at) AS at,
+           arg_min(n.note_id, (n.created_at, n.note_id)) AS note_id
     FROM chain.mr_notes n
     JOIN chain.merge_requests m USING (mr_key)
     WHERE n.kind = 'approved'
@@ -30,17 +33,20 @@ first_review AS (
     SELECT m.mr_key,
            CASE WHEN nr.at IS NULL THEN ap.at
                 WHEN ap.at IS NULL THEN nr.at
-                ELSE least(nr.at, ap.at) END AS at
+                ELSE least(nr.at, ap.at) END AS at,
+           CASE WHEN ap.at IS NULL OR nr.at <= ap.at THEN nr.note_id END AS note_id
     FROM chain.merge_requests m
     LEFT JOIN note_reviews nr USING (mr_key)
     LEFT JOIN approvals ap ON ap.object_key = m.object_key
 )
 SELECT
     f.mr_key,
-    count(n.note_id) FILTER (WHERE n.created_at > f.at)::INTEGER AS review_rounds,
+    count(n.note_id) FILTER (WHERE n.created_at > f.at
+                             OR (n.created_at = f.at AND n.note_id > f.note_id))::INTEGER
+                                                                 AS review_rounds,
     f.at                                                         AS first_review_at,
     count(n.note_id)::INTEGER                                    AS pushes
 FROM first_review f
 LEFT JOIN chain.mr_notes n ON n.mr_key = f.mr_key AND n.kind = 'added_commits'
-GROUP BY f.mr_key, f.at
+GROUP BY f.mr_key, f.at, f.note_id
 ORDER BY f.mr_key;
