@@ -14,7 +14,9 @@ emulator is restarted on the advanced dataset; the run is judged one day later).
 Printed per run: wall time, time per layer (sum of the layer's step durations from the
 Dagster instance), requests per API and per endpoint, the listings' page minimum
 (``ceil(listed / page_size)`` per listing scope, from ``raw.listings``) against the
-listing requests made, peak RSS of the job process and the database size.
+listing requests made, peak RSS of the job process and the database size. The database
+after the last run stays in ``--work`` (``driftgate.duckdb``; ``--keep-first`` keeps the
+first nightly's as ``first.duckdb``) for ``analysis_scale.py`` and ``compare_chain.py``.
 ``--smoke`` (about 2,000 issues in CI) runs the same code with no timing judged.
 """
 
@@ -38,6 +40,7 @@ import duckdb
 import requests
 
 from dagster_project.lib.policy import load_policy
+from dagster_project.lib.staging import copy_database
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -66,10 +69,10 @@ PEAK = (
 class Emulator:
     """``driftgate sandbox serve`` in its own process."""
 
-    def __init__(self, dataset: Path, latency_ms: int):
+    def __init__(self, dataset: Path, latency_ms: int, port: int = 0):
         self.proc = subprocess.Popen(
             [str(BIN / "driftgate"), "sandbox", "serve", "--dataset", str(dataset),
-             "--latency-ms", str(latency_ms)],
+             "--latency-ms", str(latency_ms), "--port", str(port)],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.url = (self.proc.stdout.readline() if self.proc.stdout else "").strip()
@@ -194,6 +197,17 @@ def main() -> None:
     parser.add_argument("--memory-limit", help="DRIFTGATE_DUCKDB_MEMORY_LIMIT for the job")
     parser.add_argument("--threads", help="DRIFTGATE_DUCKDB_THREADS for the job")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--keep-first",
+        action="store_true",
+        help="keep the first nightly's database as first.duckdb",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="serve on this port (URLs in payloads then match between two checkouts' databases)",
+    )
     parser.add_argument("--smoke", action="store_true", help="about 2,000 issues (CI)")
     args = parser.parse_args()
     if args.smoke:
@@ -228,11 +242,13 @@ def main() -> None:
     }
     as_of = manifest["as_of"]
 
-    emulator = Emulator(dataset, args.latency_ms)
+    emulator = Emulator(dataset, args.latency_ms, args.port)
     results["emulator_index_s"] = round(emulator.index_s, 1)
     try:
         results["first"] = nightly(work, emulator, as_of, extra_env)
         report("first nightly", results["first"])
+        if args.keep_first:  # for comparing two builds table by table (compare_chain.py)
+            copy_database(work / "driftgate.duckdb", work / "first.duckdb")
         results["quiet"] = nightly(work, emulator, as_of, extra_env)
         report("nothing changed", results["quiet"])
     finally:
@@ -245,7 +261,7 @@ def main() -> None:
     next_day = json.loads((dataset / "manifest.json").read_text())["as_of"]
     if next_day == as_of:  # an older manifest keeps as_of: judge one day later
         next_day = (datetime.fromisoformat(as_of) + timedelta(days=1)).isoformat()
-    emulator = Emulator(dataset, args.latency_ms)
+    emulator = Emulator(dataset, args.latency_ms, args.port)
     try:
         results["next_day"] = nightly(work, emulator, next_day, extra_env)
         report("one day later", results["next_day"])
