@@ -48,9 +48,16 @@ typed AS (
         p.payload->>'$._links.webui'                                AS web_path,
         nullif(regexp_extract(p.payload->>'$._links.self', '^(https?://.+?)/rest/api/', 1), '')
             || (p.payload->>'$._links.webui')                       AS web_url,
-        driftgate_storage_text(p.payload->>'$.body.storage.value')  AS body_text,
+        -- the current body as text: its version's, read once in chain.page_versions;
+        -- read here only for a page whose current version is not stored
+        CASE WHEN v.page_id IS NULL
+             THEN driftgate_storage_text(p.payload->>'$.body.storage.value')
+             ELSE v.body_text END                                   AS body_text,
         p.raw_id
     FROM pages p
+    LEFT JOIN chain.page_versions v
+           ON v.page_id = p.object_key
+          AND v.number = TRY_CAST(p.payload->>'$.version.number' AS INTEGER)
 )
 SELECT
     t.page_id,
