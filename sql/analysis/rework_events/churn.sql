@@ -30,15 +30,19 @@ candidates AS (
          < to_days(TRY_CAST(policy_text('$.rework.churn_window_days') AS INTEGER))
     WHERE NOT later.new_file
 ),
+payloads AS MATERIALIZED (
+    -- selected before json_each: it would otherwise unpack every merged change set
+    SELECT m.mr_key, c.payload
+    FROM merged m
+    JOIN raw.current_objects('gitlab', 'mr_change') c ON c.object_key = m.object_key
+    WHERE m.mr_key IN (SELECT mr_key FROM candidates UNION SELECT rewrites FROM candidates)
+),
 lines AS MATERIALIZED (
-    SELECT m.mr_key,
+    SELECT p.mr_key,
            ch.value->>'$.old_path' AS old_path, ch.value->>'$.new_path' AS new_path,
            coalesce(TRY_CAST(ch.value->>'$.new_file' AS BOOLEAN), false) AS new_file,
            driftgate_diff_lines(ch.value->>'$.diff') AS l
-    FROM merged m
-    JOIN raw.current_objects('gitlab', 'mr_change') c ON c.object_key = m.object_key,
-         json_each(c.payload, '$.changes') ch
-    WHERE m.mr_key IN (SELECT mr_key FROM candidates UNION SELECT rewrites FROM candidates)
+    FROM payloads p, json_each(p.payload, '$.changes') ch
 ),
 pairs AS (
     SELECT p.mr_key, p.rewrites, p.path, p.base_merged_at, p.merged_at,
