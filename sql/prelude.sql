@@ -30,3 +30,12 @@ CREATE OR REPLACE TEMP MACRO may_hold_heading(value, heading) AS
     value IS NOT NULL AND (
         NOT regexp_matches(heading, '^[A-Za-z0-9 ]+$')
         OR regexp_matches(value, '(?i)' || regexp_replace(trim(heading), ' +', '\\s+', 'g')));
+-- driftgate_glob_match behind a cheap pre-test: a path one of `globs` matches holds every
+-- plain-text piece of that glob (lib/gitlab_text.glob_pieces), so most paths are answered
+-- in SQL, without a Python call. CASE, not AND: AND may still call Python on every row.
+CREATE OR REPLACE TEMP MACRO may_match_globs(path, globs) AS
+    path IS NOT NULL AND coalesce(list_bool_or(list_transform(
+        driftgate_glob_pieces(globs),
+        lambda pieces: len(list_filter(pieces, lambda piece: NOT contains(path, piece))) = 0)), false);
+CREATE OR REPLACE TEMP MACRO glob_matches(path, globs) AS
+    CASE WHEN may_match_globs(path, globs) THEN driftgate_glob_match(path, globs) ELSE false END;

@@ -19,7 +19,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from dagster_project.lib.gitlab_text import diff_line_counts, diff_lines, issue_keys, matches_any
+from dagster_project.lib.gitlab_text import (
+    diff_line_counts,
+    diff_lines,
+    glob_pieces,
+    issue_keys,
+    matches_any,
+)
 from dagster_project.lib.incremental import build_chain_table
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import ensure_raw_schema
@@ -88,6 +94,7 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     _create(con, "driftgate_carries_marker", carries_marker, ["VARCHAR", "VARCHAR"], "BOOLEAN")
     # GitLab paths, diffs and MR text (lib/gitlab_text.py).
     _create(con, "driftgate_glob_match", _glob_match, ["VARCHAR", "VARCHAR[]"], "BOOLEAN")
+    _create(con, "driftgate_glob_pieces", _glob_pieces, ["VARCHAR[]"], "VARCHAR[][]")
     _create(con, "driftgate_diff_counts", _diff_counts, ["VARCHAR"], DIFF_COUNTS_TYPE)
     _create(con, "driftgate_diff_lines", _diff_lines, ["VARCHAR"], DIFF_LINES_TYPE)
     _create(con, "driftgate_issue_keys", _issue_keys, ["VARCHAR"], "VARCHAR[]")
@@ -150,6 +157,10 @@ def _mentions(storage: str | None) -> list[dict[str, str]]:
 
 def _glob_match(path: str | None, globs: list[str] | None) -> bool:
     return matches_any(path, globs)
+
+
+def _glob_pieces(globs: list[str] | None) -> list[list[str]]:
+    return [list(glob_pieces(g)) for g in globs or [] if g is not None]
 
 
 def _diff_counts(diff: str | None) -> dict[str, int] | None:

@@ -74,6 +74,17 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(regex + r"\Z")
 
 
+@lru_cache(maxsize=256)
+def glob_pieces(pattern: str) -> tuple[str, ...]:
+    """Plain text every path the glob matches contains, in order: the runs between ``*``
+    and ``?`` of its segments without a character class. SQL tests them before asking
+    for the regular expression, which most paths then never reach."""
+    parts = [p for p in pattern.strip().strip("/").split("/") if p != ""]
+    return tuple(
+        piece for part in parts if "[" not in part for piece in re.split(r"[*?]+", part) if piece
+    )
+
+
 def glob_match(path: str, pattern: str) -> bool:
     return glob_regex(pattern).match(path.lstrip("/")) is not None
 

@@ -41,7 +41,14 @@ from html.parser import HTMLParser
 from typing import Any
 
 from dagster_project.lib.policy import DEFAULT_PLACEHOLDERS
-from dagster_project.lib.richtext import adf_to_text, adf_to_wiki, to_text, wiki_to_adf
+from dagster_project.lib.richtext import (
+    adf_to_text,
+    adf_to_wiki,
+    to_text,
+    wiki_blocks,
+    wiki_outline,
+    wiki_to_adf,
+)
 
 Node = dict[str, Any]
 
@@ -90,14 +97,28 @@ def decode_rich(value: Any) -> Node | str:
 # -- placeholders -----------------------------------------------------------------------------
 
 
+# ASCII punctuation and symbols (Unicode categories P and S): the fast path of _words.
+_ASCII_PS = str.maketrans(
+    {ch: " " for ch in map(chr, range(128)) if unicodedata.category(ch)[0] in "PS"}
+)
+
+
 def _words(text: str) -> tuple[str, ...]:
-    kept = (" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text.casefold())
+    folded = text.casefold()
+    if folded.isascii():
+        return tuple(folded.translate(_ASCII_PS).split())
+    kept = (" " if unicodedata.category(ch)[0] in "PS" else ch for ch in folded)
     return tuple("".join(kept).split())
 
 
 @lru_cache(maxsize=64)
 def _phrases(placeholders: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
     return frozenset(w for w in (_words(str(p)) for p in placeholders if p is not None) if w)
+
+
+@lru_cache(maxsize=64)
+def _vocabulary(phrases: frozenset[tuple[str, ...]]) -> frozenset[str]:
+    return frozenset(word for phrase in phrases for word in phrase)
 
 
 def _phrase_set(placeholders: Iterable[str] | None) -> frozenset[tuple[str, ...]]:
@@ -113,6 +134,8 @@ def _phrase_set(placeholders: Iterable[str] | None) -> frozenset[tuple[str, ...]
 
 def _only_phrases(words: tuple[str, ...], phrases: frozenset[tuple[str, ...]]) -> bool:
     """Whether ``words`` splits into a sequence of placeholder phrases."""
+    if not _vocabulary(phrases).issuperset(words):  # a word of no phrase: content
+        return False
     longest = max((len(p) for p in phrases), default=0)
     reachable = [True] + [False] * len(words)
     for end in range(1, len(words) + 1):
@@ -223,15 +246,12 @@ def _reads_markdown(text: str, wanted: str) -> bool:
     return False
 
 
-def _as_doc(value: Any, wanted: str) -> Node:
-    decoded = decode_rich(value)
-    if isinstance(decoded, dict):
-        return decoded if decoded.get("type") == "doc" else {"type": "doc", "content": [decoded]}
-    text = decoded.replace("\r\n", "\n").replace("\r", "\n")
+def _wiki_lines(text: str, wanted: str) -> list[str]:
+    """The wiki-markup lines a string reads as: Markdown tables rewritten, and Markdown
+    headings too when the string reads as Markdown for ``wanted``."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = _markdown_tables(text.split("\n"))
-    if _reads_markdown(text, wanted):
-        lines = _markdown_headings(lines)
-    return wiki_to_adf("\n".join(lines))
+    return _markdown_headings(lines) if _reads_markdown(text, wanted) else lines
 
 
 def _section_nodes(value: Any, heading: Any) -> list[Node] | None:
@@ -239,7 +259,23 @@ def _section_nodes(value: Any, heading: Any) -> list[Node] | None:
     wanted = _heading_key(heading)
     if not wanted:
         return None
-    nodes = _children(_as_doc(value, wanted))
+    decoded = decode_rich(value)
+    if isinstance(decoded, dict):
+        doc = decoded if decoded.get("type") == "doc" else {"type": "doc", "content": [decoded]}
+        return _section_of(_children(doc), wanted)
+    lines = _wiki_lines(decoded, wanted)
+    outline = wiki_outline(lines)
+    if outline is None:  # block macros: the whole text is parsed
+        return _section_of(_children(wiki_to_adf("\n".join(lines))), wanted)
+    for index, (start, node) in enumerate(outline):
+        if _heading_key(adf_to_text(node)) == wanted:
+            ends = (i for i, after in outline[index + 1 :] if _level(after) <= _level(node))
+            return wiki_blocks(lines[start + 1 : next(ends, len(lines))])
+    return None
+
+
+def _section_of(nodes: list[Node], wanted: str) -> list[Node] | None:
+    """The nodes under the first heading ``wanted``, up to a heading of its level or higher."""
     for index, node in enumerate(nodes):
         if node.get("type") != "heading" or _heading_key(adf_to_text(node)) != wanted:
             continue

@@ -47,6 +47,7 @@ _LIST_ITEM = re.compile(r"^\s*([*#]+|-)\s+(.*)$")
 _RULE = re.compile(r"^\s*-{4,}\s*$")
 _BQ = re.compile(r"^\s*bq\.\s?(.*)$")
 _BLOCK_MACRO = re.compile(r"^\s*\{(code|noformat|quote|panel)(?::([^}]*))?\}(.*)$")
+_MARK_CHAR = re.compile(r"[*_\-+^~]")
 
 
 def _mark_key(mark: Node) -> int:
@@ -157,9 +158,19 @@ class _Inline:
                 self.add(node)
 
 
+def _may_hold_markup(text: str) -> bool:
+    """Whether anything in ``text`` can start inline markup: an escape, a brace or
+    bracket form, a URL, or a mark character that may open. Without, text is itself."""
+    if "\\" in text or "{" in text or "[" in text or "://" in text or "mailto:" in text:
+        return True
+    return any(_is_opener(text, m.start()) for m in _MARK_CHAR.finditer(text))
+
+
 def _parse_inline(text: str, marks: list[Node] | None = None) -> list[Node]:
     """Inline wiki markup -> ADF inline nodes (one line; ``\\\\`` is a line break)."""
     marks = list(marks or [])
+    if not _may_hold_markup(text):  # most prose: no character-by-character scan
+        return [_text(text, marks)] if text else []
     out = _Inline()
     buf: list[str] = []
 
@@ -276,6 +287,8 @@ def _inline_lines(lines: list[str]) -> list[Node]:
 def _parse_row(line: str) -> list[tuple[bool, str]]:
     cells: list[tuple[bool, str]] = []
     i, n = 0, len(line)
+    # Without escapes, links or {{code}}, a cell simply ends at the next bar.
+    plain = "\\" not in line and "[" not in line and "{{" not in line
     while i < n:
         if line.startswith("||", i):
             header, i = True, i + 2
@@ -283,7 +296,7 @@ def _parse_row(line: str) -> list[tuple[bool, str]]:
             header, i = False, i + 1
         else:
             break
-        j = _scan(line, i, lambda k: line[k] == "|")
+        j = line.find("|", i) if plain else _scan(line, i, lambda k: line[k] == "|")
         j = n if j == -1 else j
         content = line[i:j].strip()
         if j >= n and not content:
@@ -486,6 +499,28 @@ def wiki_to_adf(text: str | None) -> Node:
     """Wiki markup (Jira v2 / Server) -> an ADF document (Jira Cloud v3)."""
     lines = (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return _doc(_parse_blocks(lines))
+
+
+def wiki_blocks(lines: list[str]) -> list[Node]:
+    """The block nodes of wiki-markup lines (``wiki_to_adf`` without the document)."""
+    return _parse_blocks(list(lines))
+
+
+def wiki_outline(lines: list[str]) -> list[tuple[int, Node]] | None:
+    """Each top-level heading of wiki-markup lines as (line index, heading node).
+
+    Without block macros every ``hN.`` line is a top-level heading and parsing starts
+    afresh after it, so the blocks between two headings are ``wiki_blocks`` of the lines
+    between them: a reader of one section parses only that section. None when a line
+    opens a block macro (its body may hold or add heading lines): parse the whole text.
+    """
+    outline = []
+    for index, line in enumerate(lines):
+        if _BLOCK_MACRO.match(line):
+            return None
+        if _HEADING.match(line):
+            outline.append((index, _parse_blocks([line])[0]))
+    return outline
 
 
 # -- ADF -> wiki markup --------------------------------------------------------------------

@@ -6,17 +6,23 @@ passes wrongly); one that matches too little hides a spec (a gap that is not the
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import duckdb
 import pytest
 
+from dagster_project.lib.chainsql import policy_variables, register_functions
 from dagster_project.lib.gitlab_text import (
     diff_line_counts,
     git_blob_id,
     glob_match,
+    glob_pieces,
     issue_keys,
     matches_any,
     path_kinds,
 )
-from dagster_project.lib.policy import Ingest
+from dagster_project.lib.policy import Ingest, load_policy
+from dagster_project.lib.sql import run_sql
 
 DEFAULTS = Ingest()
 
@@ -121,3 +127,34 @@ def test_git_blob_id_matches_git() -> None:
     # The id GitLab documents for this README, and `git hash-object` of "x\n".
     assert git_blob_id(b"This is a *README*!") == "0eba9dff767611060181e0423a1de2941d27efc8"
     assert git_blob_id(b"x\n") == "587be6b4c3f93f93c489c0111bba5596147a26cb"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "pieces"),
+    [("**/contract*/**", ("contract",)), ("**/*contract*test*", ("contract", "test")),
+     ("/api/*.openapi.json ", ("api", ".openapi.json")), ("src/[ab]x/*.py", ("src", ".py")),
+     ("**", ()), ("", ())],
+)  # fmt: skip
+def test_glob_pieces_are_text_every_match_contains(pattern: str, pieces: tuple) -> None:
+    assert glob_pieces(pattern) == pieces
+    for path in ("api/v1.openapi.json", "tests/contract/x_test.py", "src/ax/m.py", "a/b"):
+        if glob_match(path, pattern):
+            assert all(piece in path for piece in pieces)
+
+
+def test_sql_glob_matches_answers_as_the_python_glob() -> None:
+    """The prelude's glob_matches (pieces tested in SQL first) against matches_any."""
+    con = duckdb.connect()
+    register_functions(con)
+    run_sql(con, "prelude", policy_variables(load_policy(), datetime.now(UTC)), transaction=False)
+    globs = ["**/contract*/**", "**/*contract*test*", "src/[ab]x/*.py", "**/pacts/**"]
+    paths = ["tests/contract/x.py", "contract/x", "src/contract_x.py", "a/my_contract_test.go",
+             "src/ax/m.py", "src/cx/m.py", "pacts/p.json", "x/pacts/p.json", None]  # fmt: skip
+    got = con.execute(
+        "SELECT glob_matches(p, ?) FROM unnest(?) WITH ORDINALITY t(p, n) ORDER BY n",
+        [globs, paths],
+    ).fetchall()
+    assert [g for (g,) in got] == [matches_any(p, globs) for p in paths]
+    assert con.execute(
+        "SELECT glob_matches('a/contract/b', []), glob_matches('x', NULL)"
+    ).fetchone() == (False, False)

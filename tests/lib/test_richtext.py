@@ -15,6 +15,8 @@ from dagster_project.lib.richtext import (
     to_adf,
     to_text,
     to_wiki,
+    wiki_blocks,
+    wiki_outline,
     wiki_to_adf,
 )
 
@@ -269,6 +271,31 @@ def test_sections_find_acceptance_criteria_and_edge_case_tables():
         ("B", "beta"),
         ("C", "gamma"),
     ]
+
+
+def test_the_plain_text_shortcut_gives_what_the_character_scan_gives(monkeypatch):
+    lines = ["plain prose, with on-call and 2-3 days", "a *bold* word", "x_y_z and _em_",
+             "see [docs]", "esc \\* star", "{{code}}", "{*}intra{*}word", "mailto:a@b.c",
+             "https://x.example/a", "-strike-", "a - b", "trailing *", "", "* lone", "é ~x~"]  # fmt: skip
+    shortcut = [richtext._parse_inline(line) for line in lines]
+    monkeypatch.setattr(richtext, "_may_hold_markup", lambda text: True)
+    assert [richtext._parse_inline(line) for line in lines] == shortcut
+
+
+def test_wiki_outline_splits_the_document_at_its_headings():
+    text = STORY.split("{code:python}")[0] + "h3. Sub\n* item\nh1. Top\nprose"
+    lines = text.split("\n")
+    outline = wiki_outline(lines)
+    doc = wiki_to_adf(text)["content"]
+    headings = [n for n in doc if n["type"] == "heading"]
+    assert [node for _, node in outline] == headings
+    starts = [i for i, _ in outline] + [len(lines)]
+    pieces = [wiki_blocks(lines[: starts[0]])]
+    for (start, node), end in zip(outline, starts[1:], strict=True):
+        pieces.append([node, *wiki_blocks(lines[start + 1 : end])])
+    assert [n for piece in pieces for n in piece] == doc
+    # a block macro may hide or add heading lines: no outline, the whole text is parsed
+    assert wiki_outline(["h2. A", "{code}", "h2. not a heading", "{code}"]) is None
 
 
 @pytest.mark.realdata

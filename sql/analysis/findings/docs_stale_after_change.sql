@@ -37,14 +37,21 @@ measured AS (
     JOIN last_versions sl ON sl.page_id = p.source_id
     WHERE sl.edited_at > dl.edited_at
 ),
-stale AS (
-    SELECT m.*,
+compared AS MATERIALIZED (
+    -- each pair of source versions diffed once, however many documents it dates
+    SELECT m.source_id, m.source_base_version, m.source_version,
            driftgate_changed_words(b.body_text, l.body_text,
                                    split_part(policy_text('$.confluence.approved_marker'), ':', 1) || ':')
                AS changed_words
-    FROM measured m
+    FROM (SELECT DISTINCT source_id, source_base_version, source_version FROM measured) m
     LEFT JOIN versions b ON b.page_id = m.source_id AND b.number = m.source_base_version
     JOIN versions l ON l.page_id = m.source_id AND l.number = m.source_version
+),
+stale AS (
+    SELECT m.*, c.changed_words
+    FROM measured m
+    JOIN compared c ON c.source_id = m.source_id AND c.source_version = m.source_version
+     AND c.source_base_version IS NOT DISTINCT FROM m.source_base_version
 )
 SELECT
     md5('drift|docs_stale_after_change|page|' || doc_id) AS finding_id,

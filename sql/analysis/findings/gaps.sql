@@ -9,12 +9,14 @@ WITH scoped AS (
     JOIN analysis.subjects s ON s.subject_type = r.subject_type AND selector_matches(r, s)
 ),
 spans AS (
-    SELECT subject_type, subject_key, requirement,
-           bool_or(held_until IS NULL) AS held_now,
-           max(held_until)             AS last_held_until,
-           arg_max(evidence, {t: held_until, k: evidence::VARCHAR}) AS last_evidence
-    FROM analysis.requirement_spans
-    WHERE held_from <= as_of()
+    -- only the spans of subjects in some rule's scope, for that rule's requirement
+    SELECT sp.subject_type, sp.subject_key, sp.requirement,
+           bool_or(sp.held_until IS NULL) AS held_now,
+           max(sp.held_until)             AS last_held_until,
+           arg_max(sp.evidence, {t: sp.held_until, k: sp.evidence::VARCHAR}) AS last_evidence
+    FROM analysis.requirement_spans sp
+    SEMI JOIN scoped c USING (subject_type, subject_key, requirement)
+    WHERE sp.held_from <= as_of()
     GROUP BY ALL
 ),
 looked_for(requirement, what) AS (

@@ -36,11 +36,13 @@ drifted AS (
     SELECT * FROM compared WHERE d.error IS NOT NULL OR len(d.changes) > 0
 ),
 touching AS (
+    -- the merge requests that touched each drifted file (no other file's list is built)
     SELECT m.project_path, c.new_path AS path,
            list({key: m.mr_key, url: m.web_url, state: m.state, merged_at: m.merged_at}
                 ORDER BY m.merged_at NULLS LAST, m.mr_key) AS mrs
     FROM chain.mr_changes c
     JOIN chain.merge_requests m USING (mr_key)
+    SEMI JOIN drifted d ON d.project_path = m.project_path AND d.path = c.new_path
     WHERE m.created_at <= as_of()
     GROUP BY ALL
 ),

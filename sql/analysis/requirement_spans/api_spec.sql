@@ -37,16 +37,37 @@ approvals AS (
     FROM chain.pages
     WHERE first_approved_at <= as_of()
 ),
+repo_firsts AS (
+    -- per repository, the spec file that holds first for any epic linked to it: the first
+    -- merged one (earliest merge, then key), and, of the files no merge request touched
+    -- (they hold from the moment the repository was linked), the first by key. Every
+    -- other file of the repository holds later, so subjects x files is never built.
+    SELECT project_path,
+           min({t: first_merged_at, k: project_path || ':' || path, path: path, raw_id: raw_id})
+               FILTER (WHERE first_merged_at IS NOT NULL) AS merged,
+           min({k: project_path || ':' || path, path: path, raw_id: raw_id})
+               FILTER (WHERE first_merged_at IS NULL) AS unmerged
+    FROM spec_files
+    GROUP BY project_path
+),
+epic_files AS (
+    SELECT r.epic_key, r.project_path, f.merged.t AS held_from, f.merged.k AS key,
+           f.merged.path AS path, f.merged.raw_id AS raw_id
+    FROM epic_repos r JOIN repo_firsts f USING (project_path)
+    WHERE f.merged IS NOT NULL
+    UNION ALL
+    SELECT r.epic_key, r.project_path, r.linked_at, f.unmerged.k, f.unmerged.path, f.unmerged.raw_id
+    FROM epic_repos r JOIN repo_firsts f USING (project_path)
+    WHERE f.unmerged IS NOT NULL
+),
 files_per_subject AS (
     -- every spec file of every linked repository holds it: keep the earliest per subject
-    SELECT s.subject_type, s.subject_key,
-           coalesce(f.first_merged_at, r.linked_at) AS held_from,
-           {source: 'gitlab', object: 'repository_file', key: f.project_path || ':' || f.path,
+    SELECT s.subject_type, s.subject_key, f.held_from,
+           {source: 'gitlab', object: 'repository_file', key: f.key,
             found_in: 'spec file at the default branch of ' || f.project_path, path: f.path,
             epic: s.epic_key, raw_id: f.raw_id} AS evidence
     FROM subject_epics s
-    JOIN epic_repos r USING (epic_key)
-    JOIN spec_files f USING (project_path)
+    JOIN epic_files f USING (epic_key)
     WHERE list_contains(policy_list('$.requirements.api_spec_sources'), 'repository_file')
 )
 SELECT

@@ -16,5 +16,5 @@ FROM chain.merge_requests m
 JOIN chain.mr_changes c USING (mr_key)
 WHERE m.created_at <= as_of()
   AND NOT c.deleted_file
-  AND driftgate_glob_match(c.new_path, policy_list('$.ingest.contract_test_globs'))
+  AND glob_matches(c.new_path, policy_list('$.ingest.contract_test_globs'))
 GROUP BY m.mr_key, m.created_at, m.web_url, m.raw_id

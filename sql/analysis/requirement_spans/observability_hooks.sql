@@ -42,5 +42,5 @@ JOIN chain.mr_changes c USING (mr_key)
 WHERE m.created_at <= as_of()
   AND list_contains(policy_list('$.requirements.observability_sources'), 'changed_paths')
   AND NOT c.deleted_file
-  AND driftgate_glob_match(c.new_path, policy_list('$.ingest.observability_globs'))
+  AND glob_matches(c.new_path, policy_list('$.ingest.observability_globs'))
 GROUP BY m.mr_key, m.created_at, m.web_url, m.raw_id
