@@ -58,6 +58,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from dagster_project.sandbox.runtime import emulator_env
+
 REPO = Path(__file__).resolve().parents[1]
 MULTIPROCESS = REPO / "dagster_project" / "run_config" / "nightly_multiprocess.yaml"
 DEFAULT_POLICY = REPO / "dagster_project" / "policy" / "default.yaml"
@@ -842,10 +844,7 @@ def run_tool(
         env.update(
             {
                 "DAGSTER_HOME": str(home),
-                "JIRA_URL": f"{url}/", "JIRA_USER": "bench", "JIRA_TOKEN": "bench",
-                "GITLAB_URL": url, "GITLAB_TOKEN": "bench",
-                "CONFLUENCE_URL": f"{url}/wiki", "CONFLUENCE_USER": "bench",
-                "CONFLUENCE_TOKEN": "bench",
+                **emulator_env(url, user="bench", token="bench"),
                 "DRIFTGATE_POLICY": str(work / "policy.yaml"),
                 "DRIFTGATE_AS_OF": manifest["as_of"],
                 "DRIFTGATE_DB": str(db),

@@ -29,6 +29,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from dagster_project.sandbox.runtime import emulator_env  # noqa: E402
 from tests.operations.test_multiprocess import MULTIPROCESS, normalized, query  # noqa: E402
 
 
@@ -71,10 +72,7 @@ def main() -> None:
         env = {
             **os.environ,
             "DAGSTER_HOME": str(home),
-            "JIRA_URL": f"{url}/", "JIRA_USER": "driftgate", "JIRA_TOKEN": "t",
-            "GITLAB_URL": url, "GITLAB_TOKEN": "t",
-            "CONFLUENCE_URL": f"{url}/wiki", "CONFLUENCE_USER": "driftgate",
-            "CONFLUENCE_TOKEN": "t",
+            **emulator_env(url),
             "DRIFTGATE_POLICY": str(work / "policy.yaml"),
             "DRIFTGATE_AS_OF": manifest["as_of"],
         }  # fmt: skip

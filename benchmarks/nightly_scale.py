@@ -41,6 +41,7 @@ import requests
 
 from dagster_project.lib.policy import load_policy
 from dagster_project.lib.staging import copy_database
+from dagster_project.sandbox.runtime import emulator_env
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -98,10 +99,7 @@ def nightly(work: Path, emulator: Emulator, as_of: str, extra_env: dict[str, str
         "DAGSTER_HOME": str(work / "dagster_home"),
         "DRIFTGATE_DB": str(work / "driftgate.duckdb"),
         "DRIFTGATE_REPORTS": str(work / "reports"),
-        "JIRA_URL": f"{emulator.url}/", "JIRA_USER": "bench", "JIRA_TOKEN": "t",
-        "GITLAB_URL": emulator.url, "GITLAB_TOKEN": "t",
-        "CONFLUENCE_URL": f"{emulator.url}/wiki", "CONFLUENCE_USER": "bench",
-        "CONFLUENCE_TOKEN": "t",
+        **emulator_env(emulator.url, user="bench"),
         **extra_env,
     }  # fmt: skip
     emulator.stats(reset=True)

@@ -67,3 +67,13 @@ def stop_all() -> None:
         for running in _running.values():
             running.stop()
         _running.clear()
+
+
+def emulator_env(url: str, user: str = "driftgate", token: str = "t") -> dict[str, str]:
+    """The source variables that point a run at an emulator serving at ``url``, as one
+    would point it at real servers (the sandbox is then not started in the run)."""
+    return {
+        "JIRA_URL": f"{url}/", "JIRA_USER": user, "JIRA_TOKEN": token,
+        "GITLAB_URL": url, "GITLAB_TOKEN": token,
+        "CONFLUENCE_URL": f"{url}/wiki", "CONFLUENCE_USER": user, "CONFLUENCE_TOKEN": token,
+    }  # fmt: skip
