@@ -26,6 +26,9 @@ from dagster_project.defs.automation import apply_pool_limits
 from dagster_project.lib.policy import load_policy
 from dagster_project.sandbox.simulator import generate
 
+# Two launches of the nightly, each step in its own process: minutes on a busy machine.
+pytestmark = pytest.mark.timeout(900)
+
 REPO = Path(__file__).resolve().parents[2]
 MULTIPROCESS = REPO / "dagster_project" / "run_config" / "nightly_multiprocess.yaml"
 AS_OF = "2026-03-31T18:00:00Z"
