@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from dagster_project.sandbox.dataset import scope_of
 from dagster_project.sandbox.runtime import emulator_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,24 +132,6 @@ def endpoints(templates: set[str], flavor: str) -> set[str]:
     if flavor != "cloud":
         out = {t.replace("/search/jql", "/search") for t in out}
     return out
-
-
-def scope_of(dataset: Path) -> dict[str, list[str]]:
-    """Every Jira project, GitLab group and Confluence space of a dataset (the scope
-    benchmarks/fanout_nightly.py gives the policy: one unit each)."""
-    projects = set()
-    with (dataset / "jira" / "issues.jsonl").open() as lines:
-        for line in lines:
-            if line.strip():
-                projects.add(json.loads(line)["fields"]["project"]["key"])
-    gitlab = json.loads((dataset / "gitlab" / "projects.json").read_text())
-    spaces = json.loads((dataset / "confluence" / "spaces.json").read_text())
-    spaces = spaces["results"] if isinstance(spaces, dict) else spaces
-    return {
-        "jira_projects": sorted(projects),
-        "gitlab_groups": sorted({p["namespace"]["full_path"] for p in gitlab}),
-        "confluence_spaces": sorted(s["key"] for s in spaces),
-    }
 
 
 def write_policy(path: Path, scope: dict[str, list[str]], workers: int) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from dagster_project.sandbox.dataset import scope_of  # noqa: E402
 from dagster_project.sandbox.runtime import emulator_env  # noqa: E402
 from tests.operations.test_multiprocess import MULTIPROCESS, normalized, query  # noqa: E402
 
@@ -129,24 +130,6 @@ def main() -> None:
 
 
 RAW = "SELECT source, object_type, object_key, content_hash, deleted FROM raw.objects"
-
-
-def scope_of(dataset: Path) -> dict[str, list[str]]:
-    """Every Jira project, GitLab group and Confluence space of a dataset."""
-    projects = set()
-    with (dataset / "jira" / "issues.jsonl").open() as lines:
-        for line in lines:
-            if line.strip():
-                projects.add(json.loads(line)["fields"]["project"]["key"])
-    gitlab = json.loads((dataset / "gitlab" / "projects.json").read_text())
-    groups = {p["namespace"]["full_path"] for p in gitlab}
-    spaces = json.loads((dataset / "confluence" / "spaces.json").read_text())
-    spaces = spaces["results"] if isinstance(spaces, dict) else spaces
-    return {
-        "jira_projects": sorted(projects),
-        "gitlab_groups": sorted(groups),
-        "confluence_spaces": sorted(s["key"] for s in spaces),
-    }
 
 
 if __name__ == "__main__":

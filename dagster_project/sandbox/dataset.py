@@ -221,3 +221,21 @@ class DatasetWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def scope_of(dataset: Path) -> dict[str, list[str]]:
+    """Every Jira project, GitLab group and Confluence space of a dataset: the policy
+    scope that makes each of them a unit of its own (the benchmarks' fan-out)."""
+    projects = set()
+    with (dataset / "jira" / "issues.jsonl").open() as lines:
+        for line in lines:
+            if line.strip():
+                projects.add(json.loads(line)["fields"]["project"]["key"])
+    gitlab = json.loads((dataset / "gitlab" / "projects.json").read_text())
+    spaces = json.loads((dataset / "confluence" / "spaces.json").read_text())
+    spaces = spaces["results"] if isinstance(spaces, dict) else spaces
+    return {
+        "jira_projects": sorted(projects),
+        "gitlab_groups": sorted({p["namespace"]["full_path"] for p in gitlab}),
+        "confluence_spaces": sorted(s["key"] for s in spaces),
+    }
