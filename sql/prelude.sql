@@ -39,3 +39,13 @@ CREATE OR REPLACE TEMP MACRO may_match_globs(path, globs) AS
         lambda pieces: len(list_filter(pieces, lambda piece: NOT contains(path, piece))) = 0)), false);
 CREATE OR REPLACE TEMP MACRO glob_matches(path, globs) AS
     CASE WHEN may_match_globs(path, globs) THEN driftgate_glob_match(path, globs) ELSE false END;
+-- A Jira issue's changelog histories, typed, from one parse of its payload: reading the
+-- items with `->>` / json_each parses the payload and each history again and holds
+-- vectors of whole payloads, which does not fit a capped memory at 100,000 issues.
+CREATE OR REPLACE TEMP MACRO jira_changelog(payload) AS
+    json_transform(payload, '{"changelog": {"histories": [{
+        "id": "VARCHAR", "created": "VARCHAR",
+        "author": {"accountId": "VARCHAR", "name": "VARCHAR"},
+        "items": [{"field": "VARCHAR", "fieldId": "VARCHAR", "fieldtype": "VARCHAR",
+                   "from": "VARCHAR", "fromString": "VARCHAR",
+                   "to": "VARCHAR", "toString": "VARCHAR"}]}]}}').changelog.histories;

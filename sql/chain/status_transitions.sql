@@ -8,32 +8,34 @@ WITH statuses AS (
            payload->>'$.statusCategory.key' AS category
     FROM raw.current_objects('jira', 'status')
 ),
+histories AS (
+    SELECT i.object_key AS issue_key, i.raw_id, unnest(jira_changelog(i.payload)) AS h
+    FROM raw.current_objects('jira', 'issue') i
+),
 items AS (
-    SELECT i.object_key AS issue_key, i.raw_id,
-           h.value->>'$.id' AS history_id,
-           TRY_CAST(h.value->>'$.created' AS TIMESTAMPTZ) AS changed_at,
-           coalesce(h.value->>'$.author.accountId', h.value->>'$.author.name') AS author,
-           it.value AS item
-    FROM raw.current_objects('jira', 'issue') i,
-         json_each(i.payload, '$.changelog.histories') h,
-         json_each(h.value, '$.items') it
+    SELECT issue_key, raw_id,
+           h.id AS history_id,
+           TRY_CAST(h.created AS TIMESTAMPTZ) AS changed_at,
+           coalesce(h.author.accountId, h.author.name) AS author,
+           unnest(h.items) AS item
+    FROM histories
 )
 SELECT
     items.issue_key,
     items.changed_at,
-    items.item->>'$.from'       AS from_status_id,
-    items.item->>'$.fromString' AS from_status,
-    items.item->>'$.to'         AS to_status_id,
-    items.item->>'$.toString'   AS to_status,
+    items.item."from"     AS from_status_id,
+    items.item.fromString AS from_status,
+    items.item."to"       AS to_status_id,
+    items.item.toString   AS to_status,
     coalesce(sf.category, sfn.category) AS from_category,
     coalesce(st.category, stn.category) AS to_category,
     items.author,
     items.history_id,
     items.raw_id
 FROM items
-LEFT JOIN statuses sf ON sf.id = items.item->>'$.from'
-LEFT JOIN statuses st ON st.id = items.item->>'$.to'
-LEFT JOIN statuses sfn ON sf.id IS NULL AND sfn.name = lower(items.item->>'$.fromString')
-LEFT JOIN statuses stn ON st.id IS NULL AND stn.name = lower(items.item->>'$.toString')
-WHERE items.item->>'$.field' = 'status'
+LEFT JOIN statuses sf ON sf.id = items.item."from"
+LEFT JOIN statuses st ON st.id = items.item."to"
+LEFT JOIN statuses sfn ON sf.id IS NULL AND sfn.name = lower(items.item.fromString)
+LEFT JOIN statuses stn ON st.id IS NULL AND stn.name = lower(items.item.toString)
+WHERE items.item.field = 'status'
 ORDER BY items.issue_key, items.changed_at, items.history_id;
