@@ -12,10 +12,16 @@ functions, and its *reference* inputs (the Jira statuses and fields, the GitLab 
   (``chain_state.pending_objects`` in place of ``raw.current_objects``) and the result
   is inserted.
 
-Anything else (first build, a changed fingerprint, a table not listed here) rebuilds
-from scratch. The result is the same rows as a full build: tests compare both after
-changes, deletions and reference changes. The nightly cost then follows the day's
-changes, not the organisation's size.
+Anything else (first build, a changed fingerprint) rebuilds from scratch.
+
+Every chain table, listed here or not, is skipped when nothing it reads has changed
+since its last build: no new raw row of the types it reads, the same generation of each
+chain table it reads (``chain_state.builds.generation`` counts the builds that changed a
+table), the same SQL, policy and code. A quiet night then rebuilds no chain table.
+
+The result is the same rows as a full build: tests compare both after changes,
+deletions and reference changes. The nightly cost then follows the day's changes, not
+the organisation's size.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ INCREMENTAL: dict[str, tuple[str, str]] = {
 }
 LIB = Path(__file__).resolve().parent
 _RAW_INPUT = re.compile(r"raw\.current_objects\('([a-z_]+)',\s*'([a-z_]+)'\)")
+_CHAIN_INPUT = re.compile(r"\bchain\.([a-z_]+)")
 # Typed views of reference objects: only the view's columns count, so a project's
 # last_activity_at moving every day does not rebuild what reads its path and branch.
 _VIEWS = ("raw.gitlab_projects",)
@@ -60,9 +67,16 @@ def code_fingerprint() -> str:
 
 
 def references(table: str) -> list[tuple[str, str]]:
-    """The raw ``(source, type)`` inputs the table reads besides its driving objects."""
+    """The raw ``(source, type)`` inputs the table reads besides its driving objects
+    (all of them for a table built whole)."""
     text = sql_text(f"chain/{table}")
-    return sorted({m for m in _RAW_INPUT.findall(text) if m != INCREMENTAL[table]})
+    return sorted({m for m in _RAW_INPUT.findall(text) if m != INCREMENTAL.get(table)})
+
+
+def chain_inputs(table: str) -> list[str]:
+    """The other chain tables the table's SQL reads (its comments may name others)."""
+    code = re.sub(r"--[^\n]*", "", sql_text(f"chain/{table}"))
+    return sorted(set(_CHAIN_INPUT.findall(code)) - {table})
 
 
 def reference_views(table: str) -> list[str]:
@@ -89,19 +103,21 @@ def fingerprint(con: duckdb.DuckDBPyConnection, table: str, policy_json: str) ->
         parts[view] = con.execute(
             f"SELECT hash(list(v ORDER BY v)) FROM (SELECT * EXCLUDE (raw_id) FROM {view}) v"  # noqa: S608
         ).fetchone()
+    for other in chain_inputs(table):
+        parts[f"chain.{other}"] = con.execute(
+            "SELECT generation FROM chain_state.builds WHERE table_name = ?", [other]
+        ).fetchone()
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def build_chain_table(con: duckdb.DuckDBPyConnection, table: str, policy_json: str) -> bool:
-    """Build ``chain.<table>``, incrementally when it can be; True for a full build.
+def build_chain_table(con: duckdb.DuckDBPyConnection, table: str, policy_json: str) -> str:
+    """Build ``chain.<table>`` only as far as its inputs changed; returns ``"unchanged"``
+    (nothing it reads changed: left as it is), ``"changes"`` (rows of changed objects
+    derived again) or ``"full"``.
 
     Runs in one transaction: a build stopped half-way leaves the previous table and its
     state as they were."""
-    if table not in INCREMENTAL:
-        run_sql(con, f"chain/{table}")
-        return True
     run_sql(con, "state/chain_state")
-    source, object_type = INCREMENTAL[table]
     fingerprint_ = fingerprint(con, table, policy_json)
     stored = con.execute(
         "SELECT fingerprint FROM chain_state.builds WHERE table_name = ?", [table]
@@ -111,24 +127,39 @@ def build_chain_table(con: duckdb.DuckDBPyConnection, table: str, policy_json: s
         [table],
     ).fetchone()[0]
     full = not (exists and stored and stored[0] == fingerprint_)
+    driving = INCREMENTAL.get(table)
+    if not full and (driving is None or not _has_changes(con, table, *driving)):
+        return "unchanged"
     con.execute("BEGIN TRANSACTION")
     try:
         if full:
             _run(con, sql_text(f"chain/{table}"))
             con.execute("DELETE FROM chain_state.inputs WHERE table_name = ?", [table])
         else:
-            _apply_changes(con, table, source, object_type)
-        con.execute(
-            "INSERT INTO chain_state.inputs SELECT ?, raw_id "
-            "FROM chain_state.pending_objects(?, ?, ?)",
-            [table, source, object_type, table],
-        )
+            assert driving is not None
+            _apply_changes(con, table, *driving)
+        if driving is not None:
+            con.execute(
+                "INSERT INTO chain_state.inputs SELECT ?, raw_id "
+                "FROM chain_state.pending_objects(?, ?, ?)",
+                [table, *driving, table],
+            )
         _mark_built(con, table, fingerprint_, full=full)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return full
+    return "full" if full else "changes"
+
+
+def _has_changes(con: duckdb.DuckDBPyConnection, table: str, source: str, object_type: str) -> bool:
+    """Whether an incremental table has rows to derive or to delete: probed on raw.current
+    alone, without reading a payload."""
+    return con.execute(
+        "SELECT EXISTS (FROM chain_state.pending_keys(?, ?, ?)) "
+        "OR EXISTS (FROM chain_state.stale_inputs(?, ?, ?))",
+        [source, object_type, table, table, source, object_type],
+    ).fetchone()[0]
 
 
 def _apply_changes(
@@ -167,7 +198,10 @@ def _run(con: duckdb.DuckDBPyConnection, text: str) -> None:
 def _mark_built(
     con: duckdb.DuckDBPyConnection, table: str, fingerprint_: str, *, full: bool
 ) -> None:
+    """Record the build; the table's generation moves on, so what reads it builds again."""
     con.execute(
-        "INSERT OR REPLACE INTO chain_state.builds VALUES (?, ?, now(), ?)",
-        [table, fingerprint_, full],
+        "INSERT OR REPLACE INTO chain_state.builds (table_name, fingerprint, built_at, "
+        "full_build, generation) SELECT ?, ?, now(), ?, coalesce(max(generation), 0) + 1 "
+        "FROM chain_state.builds WHERE table_name = ?",
+        [table, fingerprint_, full, table],
     )

@@ -1,6 +1,6 @@
--- What the incremental chain build remembers (lib/incremental.py): per chain table built
--- object by object, the fingerprint of everything its rows depend on besides their own
--- object, and the raw rows it has derived rows from.
+-- What the chain build remembers (lib/incremental.py): per chain table, the fingerprint
+-- of everything its rows depend on besides their own object and how many builds changed
+-- it; per table built object by object, the raw rows it has derived rows from.
 CREATE SCHEMA IF NOT EXISTS chain_state;
 
 CREATE TABLE IF NOT EXISTS chain_state.builds (
@@ -9,6 +9,8 @@ CREATE TABLE IF NOT EXISTS chain_state.builds (
     built_at     TIMESTAMPTZ NOT NULL,
     full_build   BOOLEAN NOT NULL    -- this build started from scratch
 );
+-- Counts the builds that changed the table: the tables reading it rebuild when it moves.
+ALTER TABLE chain_state.builds ADD COLUMN IF NOT EXISTS generation BIGINT DEFAULT 0;
 
 CREATE TABLE IF NOT EXISTS chain_state.inputs (
     table_name   VARCHAR NOT NULL,
@@ -21,9 +23,16 @@ CREATE OR REPLACE MACRO chain_state.pending_objects(src, typ, tbl) AS TABLE
 SELECT * FROM raw.current_objects(src, typ)
 WHERE raw_id NOT IN (SELECT raw_id FROM chain_state.inputs WHERE table_name = tbl);
 
+-- The same objects' raw ids from raw.current alone (no payload read): are there any?
+CREATE OR REPLACE MACRO chain_state.pending_keys(src, typ, tbl) AS TABLE
+SELECT raw_id FROM raw.current
+WHERE source = src AND object_type = typ AND NOT deleted
+  AND raw_id NOT IN (SELECT raw_id FROM chain_state.inputs WHERE table_name = tbl);
+
 -- The raw rows table `tbl` has rows of that are no longer current objects of its source
 -- and type (changed: a newer row replaced them; deleted: a tombstone did).
 CREATE OR REPLACE MACRO chain_state.stale_inputs(tbl, src, typ) AS TABLE
 SELECT raw_id FROM chain_state.inputs
 WHERE table_name = tbl
-  AND raw_id NOT IN (SELECT raw_id FROM raw.current_objects(src, typ));
+  AND raw_id NOT IN (SELECT raw_id FROM raw.current
+                     WHERE source = src AND object_type = typ AND NOT deleted);

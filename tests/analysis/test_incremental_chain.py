@@ -1,6 +1,7 @@
 """Chain tables built object by object (lib/incremental.py) hold exactly the rows a
 build from scratch would, after a simulated week of changes, after deletions and after a
-change of what every row depends on (a Jira status)."""
+change of what every row depends on (a Jira status); a table none of whose inputs
+changed is left as it is, and so is every table on a night when nothing changed."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from datetime import UTC, datetime
 import duckdb
 import pytest
 
+from dagster_project.definitions import defs
 from dagster_project.lib.chainsql import build_table
-from dagster_project.lib.incremental import INCREMENTAL, references
+from dagster_project.lib.incremental import INCREMENTAL, chain_inputs, references
 from dagster_project.lib.policy import load_policy
 from dagster_project.lib.rawstore import Batch, RawObject, RawStore
 from dagster_project.sandbox.simulator import advance, generate
@@ -25,20 +27,35 @@ def rows(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
     return con.execute(f"SELECT * FROM chain.{table} ORDER BY ALL").fetchall()  # noqa: S608
 
 
-def builds(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
+def chain_tables() -> list[str]:
+    """The chain group's tables, each after the tables it reads."""
+    graph = defs.load_fn().resolve_asset_graph()
+    keys = [k for k in graph.toposorted_asset_keys if k.path[0] == "chain"]
+    return [k.path[1] for k in keys if graph.get(k).is_materializable]
+
+
+CHAIN = chain_tables()
+
+
+def builds(con: duckdb.DuckDBPyConnection, tables=INCREMENTAL) -> dict[str, bool]:
     """table -> whether its last build started from scratch."""
-    return dict(con.execute("SELECT table_name, full_build FROM chain_state.builds").fetchall())
+    found = con.execute("SELECT table_name, full_build FROM chain_state.builds").fetchall()
+    return {table: full for table, full in found if table in tables}
+
+
+def generations(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return dict(con.execute("SELECT table_name, generation FROM chain_state.builds").fetchall())
 
 
 def from_scratch(db, target) -> dict[str, list[tuple]]:
-    """Every incremental table rebuilt from scratch on a copy of ``db``."""
+    """Every chain table rebuilt from scratch on a copy of ``db``."""
     shutil.copyfile(db, target)
     with duckdb.connect(str(target)) as con:
         con.execute("DROP SCHEMA chain_state CASCADE")
-        for table in INCREMENTAL:
+        for table in CHAIN:
             build_table(con, "chain", table, load_policy(), NOW)
-        assert all(builds(con).values())
-        return {t: rows(con, t) for t in INCREMENTAL}
+        assert all(builds(con, CHAIN).values())
+        return {t: rows(con, t) for t in CHAIN}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +67,7 @@ def week_later(tmp_path_factory):
     db = root / "driftgate.duckdb"
     judge(dataset, db)
     with duckdb.connect(str(db), read_only=True) as con:
-        first = {t: rows(con, t) for t in INCREMENTAL}
+        first = {t: rows(con, t) for t in CHAIN}
     advance(dataset, days=7, seed=5)
     judge(dataset, db, as_of=json.loads((dataset / "manifest.json").read_text())["as_of"])
     return root, db, first
@@ -60,7 +77,7 @@ def test_a_week_of_changes_gives_the_rows_of_a_build_from_scratch(week_later):
     root, db, first = week_later
     with duckdb.connect(str(db), read_only=True) as con:
         kinds = builds(con)
-        after = {t: rows(con, t) for t in INCREMENTAL}
+        after = {t: rows(con, t) for t in CHAIN}
     # the second night derived only what changed, and something did change
     assert kinds == {t: False for t in INCREMENTAL}
     assert any(after[t] != first[t] for t in ("field_changes", "work_items", "commits"))
@@ -88,14 +105,73 @@ def test_deleted_objects_and_changed_references(week_later, tmp_path):
         ).fetchone()[0]
         renamed = {**json.loads(status), "name": "Renamed status"}
         store.commit(Batch(objects=[RawObject("status", statuses[0], renamed)]))
-        for table in INCREMENTAL:
+        for table in CHAIN:
             build_table(con, "chain", table, load_policy(), NOW)
         kinds = builds(con)
         assert not con.execute(
             "SELECT count(*) FROM chain.field_changes WHERE issue_key = ?", [issue]
         ).fetchone()[0]
-        after = {t: rows(con, t) for t in INCREMENTAL}
+        after = {t: rows(con, t) for t in CHAIN}
     # a status is what work_items and status_transitions read of every issue: rebuilt
     for table in INCREMENTAL:
         assert kinds[table] == (("jira", "status") in references(table)), table
     assert after == from_scratch(work, tmp_path / "scratch.duckdb")
+
+
+def test_a_night_without_changes_rebuilds_no_chain_table(week_later, tmp_path):
+    _root, db, _first = week_later
+    work = tmp_path / "work.duckdb"
+    shutil.copyfile(db, work)
+    with duckdb.connect(str(work)) as con:
+        before = generations(con)
+        assert set(before) == set(CHAIN)
+        tables = {t: rows(con, t) for t in CHAIN}
+        outcomes = {t: build_chain(con, t) for t in CHAIN}
+        assert outcomes == {t: "unchanged" for t in CHAIN}
+        assert generations(con) == before
+        assert {t: rows(con, t) for t in CHAIN} == tables
+
+
+def test_a_change_rebuilds_what_reads_it_and_nothing_else(week_later, tmp_path):
+    """One changed merge request: the tables reading GitLab merge requests, directly or
+    through another chain table, build again; the Jira and Confluence tables do not."""
+    _root, db, _first = week_later
+    work = tmp_path / "work.duckdb"
+    shutil.copyfile(db, work)
+    with duckdb.connect(str(work)) as con:
+        key, payload = con.execute(
+            "SELECT object_key, payload FROM raw.current_objects('gitlab', 'merge_request') "
+            "ORDER BY object_key LIMIT 1"
+        ).fetchone()
+        retitled = {**json.loads(payload), "title": "Retitled merge request"}
+        RawStore(con, "gitlab", "test-run", fetched_at=NOW).commit(
+            Batch(objects=[RawObject("merge_request", key, retitled)])
+        )
+        outcomes = {t: build_chain(con, t) for t in CHAIN}
+        assert con.execute(
+            "SELECT title FROM chain.merge_requests WHERE object_key = ?", [key]
+        ).fetchone() == ("Retitled merge request",)
+    reads_mrs = {"merge_requests"}
+    for table in CHAIN:  # in build order: a reader comes after what it reads
+        if reads_mrs & set(chain_inputs(table)):
+            reads_mrs.add(table)
+    assert outcomes["merge_requests"] == "changes"
+    for table in CHAIN:
+        assert (outcomes[table] != "unchanged") == (table in reads_mrs), table
+    assert {"mr_notes", "mr_mentions", "links"} <= reads_mrs
+    assert outcomes["work_items"] == outcomes["pages"] == "unchanged"
+    with duckdb.connect(str(work), read_only=True) as con:
+        after = {t: rows(con, t) for t in CHAIN}
+    assert after == from_scratch(work, tmp_path / "scratch.duckdb")
+
+
+def build_chain(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """Build one chain table the way its asset does; what the build did."""
+    before = generations(con).get(table)
+    build_table(con, "chain", table, load_policy(), NOW)
+    generation, full = con.execute(
+        "SELECT generation, full_build FROM chain_state.builds WHERE table_name = ?", [table]
+    ).fetchone()
+    if generation == before:
+        return "unchanged"
+    return "full" if full else "changes"
