@@ -1,9 +1,15 @@
 """The append-only raw layer: batches of API objects committed with their watermarks.
 
-A batch is one transaction: its objects (only those whose content changed), its
-quarantined records and the watermarks it covers commit together or not at all. A run
+A batch is one transaction: its objects (only those whose content changed), the
+tombstones of the children its objects no longer have, its quarantined records, the
+listings it completes and the watermarks it covers commit together or not at all. A run
 killed between batches therefore resumes from the last committed watermark, and what
 the overlap window re-delivers is recognised by its content hash and not stored twice.
+
+Whether an object changed is a dictionary lookup, not a query: a store loads the key and
+content hash of its source's current objects of a type once, the first time it writes
+that type, and keeps them in step with what it commits. A ``RawStore`` is therefore the
+only writer of its source's rows while it lives (one store per staging file and fetch).
 """
 
 from __future__ import annotations
@@ -24,19 +30,34 @@ from dagster_project.lib.sql import run_sql
 VOLATILE_KEYS = {"lastViewed"}
 
 
+# How a volatile key reads in canonical JSON: a payload whose text lacks all of them has
+# none, and hashes as its text.
+_VOLATILE_MARKERS = tuple(json.dumps(k, ensure_ascii=False) for k in sorted(VOLATILE_KEYS))
+
+
 def canonical_json(payload: Any) -> str:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def content_hash(payload: Any) -> str:
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in VOLATILE_KEYS}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
 
-    return hashlib.sha256(canonical_json(strip(payload)).encode("utf-8")).hexdigest()
+
+def _digest(text: str, payload: Any) -> bytes:
+    """sha256 of the canonical JSON of ``payload`` without volatile keys, given its
+    canonical JSON ``text``: dumped again only when a volatile key may occur in it."""
+    if any(marker in text for marker in _VOLATILE_MARKERS):
+        text = canonical_json(_strip(payload))
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def content_hash(payload: Any) -> str:
+    """sha256 (hex) of the canonical JSON of ``payload`` without its volatile keys."""
+    return _digest(canonical_json(payload), payload).hex()
 
 
 @dataclass
@@ -56,6 +77,27 @@ class Quarantined:
 
 
 @dataclass
+class Children:
+    """The stored objects of ``object_type`` under ``parent_key`` other than ``present``
+    are gone: they become tombstones (before the batch's objects are written)."""
+
+    object_type: str
+    parent_key: str
+    present: set[str]
+
+
+@dataclass
+class ListingRecord:
+    """What a listing found (see ``RawStore.record_listing``)."""
+
+    object_type: str
+    listed: int
+    reported: int | None
+    full: bool
+    scope: str = "*"
+
+
+@dataclass
 class Batch:
     """What one transaction commits."""
 
@@ -63,9 +105,13 @@ class Batch:
     quarantined: list[Quarantined] = field(default_factory=list)
     # (object_type, scope) -> new watermark
     watermarks: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    gone: list[Children] = field(default_factory=list)
+    listings: list[ListingRecord] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.objects or self.quarantined or self.watermarks)
+        return bool(
+            self.objects or self.quarantined or self.watermarks or self.gone or self.listings
+        )
 
 
 @dataclass
@@ -91,6 +137,9 @@ _OBJECT_SCHEMA = pa.schema(
         ("payload", pa.string()),
     ]
 )
+_GONE_SCHEMA = pa.schema(
+    [("object_type", pa.string()), ("object_key", pa.string()), ("parent_key", pa.string())]
+)
 
 
 class RawStore:
@@ -108,6 +157,8 @@ class RawStore:
         self.run_id = run_id
         self.fetched_at = fetched_at or datetime.now(UTC)
         self.counts = WriteCounts()
+        self._hashes: dict[str, dict[str, bytes]] = {}  # see _current
+        self._parent_keys: dict[str, set[str]] = {}  # see _parents
         ensure_raw_schema(con)
 
     # -- reads ------------------------------------------------------------------------
@@ -165,16 +216,64 @@ class RawStore:
             for key, payload in rows:
                 yield key, json.loads(payload)
 
+    # -- the store's view of raw.current ----------------------------------------------
+    def _current(self, object_type: str) -> dict[str, bytes]:
+        """Key -> content digest of the current, not deleted objects of a type, loaded
+        once and kept in step with every commit."""
+        current = self._hashes.get(object_type)
+        if current is None:
+            rows = self.con.execute(
+                "SELECT object_key, content_hash FROM raw.current WHERE source = ? "
+                "AND object_type = ? AND NOT deleted",
+                [self.source, object_type],
+            ).fetchall()
+            current = self._hashes[object_type] = {key: _from_hex(h) for key, h in rows}
+        return current
+
+    def _parents(self, object_type: str) -> set[str]:
+        """Parent keys under which current objects of a type may be stored: a superset
+        (a parent whose children are all tombstoned stays), so one not in it has none."""
+        parents = self._parent_keys.get(object_type)
+        if parents is None:
+            rows = self.con.execute(
+                "SELECT DISTINCT parent_key FROM raw.latest WHERE source = ? "
+                "AND object_type = ? AND NOT deleted AND parent_key IS NOT NULL",
+                [self.source, object_type],
+            ).fetchall()
+            parents = self._parent_keys[object_type] = {row[0] for row in rows}
+        return parents
+
+    def _apply(self, written: list[tuple[str, str, str | None, bytes | None]]) -> None:
+        """After a commit: (object_type, key, parent_key, digest; None for a tombstone)."""
+        for object_type, key, parent_key, digest in written:
+            current = self._hashes.get(object_type)
+            if current is not None:
+                if digest is None:
+                    current.pop(key, None)
+                else:
+                    current[key] = digest
+            parents = self._parent_keys.get(object_type)
+            if parents is not None and parent_key is not None and digest is not None:
+                parents.add(parent_key)
+
+    def _forget(self) -> None:
+        """After a rollback: what was loaded inside the transaction may not hold."""
+        self._hashes.clear()
+        self._parent_keys.clear()
+
     # -- writes -----------------------------------------------------------------------
     def commit(self, batch: Batch) -> WriteCounts:
         """Write a batch in one transaction; returns what it changed."""
         counts = WriteCounts()
         if not batch:
             return counts
+        written: list[tuple[str, str, str | None, bytes | None]] = []
         self.con.execute("BEGIN TRANSACTION")
         try:
+            if batch.gone:
+                counts.tombstoned = self._tombstone(self._gone_children(batch.gone), written)
             if batch.objects:
-                counts.stored, counts.unchanged = self._insert_objects(batch.objects)
+                counts.stored, counts.unchanged = self._insert_objects(batch.objects, written)
             for q in batch.quarantined:
                 self.con.execute(
                     "INSERT INTO raw.quarantine (source, object_type, object_key, reason, "
@@ -192,44 +291,47 @@ class RawStore:
             counts.quarantined = len(batch.quarantined)
             for (object_type, scope), mark in batch.watermarks.items():
                 self._set_watermark(object_type, scope, mark)
+            if batch.listings:
+                self._insert_listings(batch.listings)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
+            self._forget()
             raise
+        self._apply(written)
         self.counts.add(counts)
         return counts
 
-    def _insert_objects(self, objects: list[RawObject]) -> tuple[int, int]:
+    def _insert_objects(
+        self, objects: list[RawObject], written: list[tuple[str, str, str | None, bytes | None]]
+    ) -> tuple[int, int]:
         # Last occurrence wins when a batch carries the same object twice.
         unique = {(o.object_type, o.object_key): o for o in objects}
-        rows = list(unique.values())
-        staged = pa.Table.from_pylist(
-            [
+        changed: list[dict[str, Any]] = []
+        for o in unique.values():
+            text = canonical_json(o.payload)
+            digest = _digest(text, o.payload)
+            if self._current(o.object_type).get(o.object_key) == digest:
+                continue
+            changed.append(
                 {
                     "object_type": o.object_type,
                     "object_key": o.object_key,
                     "parent_key": o.parent_key,
-                    "content_hash": content_hash(o.payload),
-                    "payload": canonical_json(o.payload),
+                    "content_hash": digest.hex(),
+                    "payload": text,
                 }
-                for o in rows
-            ],
-            schema=_OBJECT_SCHEMA,
-        )
-        self.con.register("staged_raw", staged)
-        try:
-            self.con.execute(
-                """
-                CREATE OR REPLACE TEMP TABLE changed_raw AS
-                SELECT nextval('raw.raw_id_seq') AS raw_id, s.*
-                FROM staged_raw s
-                LEFT JOIN raw.current c
-                  ON c.source = ? AND c.object_type = s.object_type
-                 AND c.object_key = s.object_key
-                WHERE c.object_key IS NULL OR c.deleted OR c.content_hash <> s.content_hash
-                """,
-                [self.source],
             )
+            written.append((o.object_type, o.object_key, o.parent_key, digest))
+        if changed:
+            self.con.register("staged_raw", pa.Table.from_pylist(changed, schema=_OBJECT_SCHEMA))
+            try:
+                self.con.execute(
+                    "CREATE OR REPLACE TEMP TABLE changed_raw AS "
+                    "SELECT nextval('raw.raw_id_seq') AS raw_id, s.* FROM staged_raw s"
+                )
+            finally:
+                self.con.unregister("staged_raw")
             self.con.execute(
                 """
                 INSERT INTO raw.objects (raw_id, source, object_type, object_key, parent_key,
@@ -241,11 +343,8 @@ class RawStore:
                 [self.source, self.fetched_at, self.run_id],
             )
             self._point_current("changed_raw", deleted=False)
-            stored = self.con.execute("SELECT count(*) FROM changed_raw").fetchone()[0]
             self.con.execute("DROP TABLE changed_raw")
-        finally:
-            self.con.unregister("staged_raw")
-        return stored, len(rows) - stored
+        return len(changed), len(unique) - len(changed)
 
     def _point_current(self, table: str, *, deleted: bool) -> None:
         self.con.execute(
@@ -279,17 +378,24 @@ class RawStore:
         full: bool,
         scope: str = "*",
     ) -> None:
+        """Record what a listing found, on its own (``Batch.listings``: with a batch)."""
+        self._insert_listings([ListingRecord(object_type, listed, reported, full, scope)])
+
+    def _insert_listings(self, listings: list[ListingRecord]) -> None:
+        # Lists unnested side by side, in order: one statement for the whole batch.
         self.con.execute(
             "INSERT INTO raw.listings (run_id, source, object_type, scope, full_listing, "
-            "reported, listed, listed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "reported, listed, listed_at) SELECT ?, ?, unnest(?::VARCHAR[]), "
+            "unnest(?::VARCHAR[]), unnest(?::BOOLEAN[]), unnest(?::BIGINT[]), "
+            "unnest(?::BIGINT[]), ?",
             [
                 self.run_id,
                 self.source,
-                object_type,
-                scope,
-                full,
-                reported,
-                listed,
+                [r.object_type for r in listings],
+                [r.scope for r in listings],
+                [r.full for r in listings],
+                [r.reported for r in listings],
+                [r.listed for r in listings],
                 datetime.now(UTC),
             ],
         )
@@ -303,35 +409,91 @@ class RawStore:
         watermark: tuple[str, str, datetime] | None = None,
     ) -> int:
         """Mark stored objects the source no longer lists as deleted; returns how many."""
-        gone = sorted(self.stored_keys(object_type, parent_key) - present)
+        if parent_key is not None:
+            gone = self._gone_children([Children(object_type, parent_key, present)])
+        else:
+            gone = [(object_type, k, None) for k in sorted(self.stored_keys(object_type) - present)]
+        written: list[tuple[str, str, str | None, bytes | None]] = []
         self.con.execute("BEGIN TRANSACTION")
         try:
-            if gone:
-                self.con.execute(
-                    """
-                    CREATE OR REPLACE TEMP TABLE gone_raw AS
-                    SELECT nextval('raw.raw_id_seq') AS raw_id, ? AS object_type,
-                           unnest(?) AS object_key, 'deleted' AS content_hash
-                    """,
-                    [object_type, gone],
-                )
-                self.con.execute(
-                    "INSERT INTO raw.objects (raw_id, source, object_type, object_key, "
-                    "parent_key, content_hash, payload, deleted, fetched_at, run_id) "
-                    "SELECT raw_id, ?, object_type, object_key, ?, content_hash, NULL, true, "
-                    "?, ? FROM gone_raw",
-                    [self.source, parent_key, self.fetched_at, self.run_id],
-                )
-                self._point_current("gone_raw", deleted=True)
-                self.con.execute("DROP TABLE gone_raw")
+            self._tombstone(gone, written)
             if watermark:
                 self._set_watermark(*watermark)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
+            self._forget()
             raise
+        self._apply(written)
         self.counts.tombstoned += len(gone)
         return len(gone)
+
+    def _gone_children(self, specs: list[Children]) -> list[tuple[str, str, str | None]]:
+        """(object_type, key, parent_key) of the stored children each spec no longer
+        lists, in the specs' order, keys sorted within each; one query per object type,
+        none for parents under which nothing is stored."""
+        asked: dict[str, list[str]] = {}
+        for spec in specs:
+            if spec.parent_key in self._parents(spec.object_type):
+                asked.setdefault(spec.object_type, []).append(spec.parent_key)
+        stored: dict[tuple[str, str], set[str]] = {}
+        for object_type, parents in asked.items():
+            rows = self.con.execute(
+                "SELECT parent_key, object_key FROM raw.latest WHERE source = ? "
+                "AND object_type = ? AND NOT deleted AND parent_key IN (SELECT unnest(?))",
+                [self.source, object_type, sorted(set(parents))],
+            ).fetchall()
+            for parent, key in rows:
+                stored.setdefault((object_type, parent), set()).add(key)
+        gone: list[tuple[str, str, str | None]] = []
+        for spec in specs:
+            held = stored.get((spec.object_type, spec.parent_key), set())
+            for key in sorted(held - spec.present):
+                held.discard(key)  # a parent named twice: gone once
+                gone.append((spec.object_type, key, spec.parent_key))
+        return gone
+
+    def _tombstone(
+        self,
+        gone: list[tuple[str, str, str | None]],
+        written: list[tuple[str, str, str | None, bytes | None]],
+    ) -> int:
+        """Tombstone rows for ``gone`` (object_type, key, parent_key), in that order."""
+        if not gone:
+            return 0
+        rows = pa.Table.from_pylist(
+            [{"object_type": t, "object_key": k, "parent_key": p} for t, k, p in gone],
+            schema=_GONE_SCHEMA,
+        )
+        self.con.register("gone_staged", rows)
+        try:
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE gone_raw AS SELECT nextval('raw.raw_id_seq') "
+                "AS raw_id, object_type, object_key, parent_key, 'deleted' AS content_hash "
+                "FROM gone_staged"
+            )
+        finally:
+            self.con.unregister("gone_staged")
+        self.con.execute(
+            "INSERT INTO raw.objects (raw_id, source, object_type, object_key, "
+            "parent_key, content_hash, payload, deleted, fetched_at, run_id) "
+            "SELECT raw_id, ?, object_type, object_key, parent_key, content_hash, NULL, true, "
+            "?, ? FROM gone_raw",
+            [self.source, self.fetched_at, self.run_id],
+        )
+        self._point_current("gone_raw", deleted=True)
+        self.con.execute("DROP TABLE gone_raw")
+        written.extend((t, k, p, None) for t, k, p in gone)
+        return len(gone)
+
+
+def _from_hex(value: str) -> bytes:
+    """A stored content hash as the digest ``_digest`` returns (a value that is not hex,
+    such as a tombstone's, matches no digest)."""
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return value.encode("utf-8")
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -1,11 +1,26 @@
 """The append-only raw layer: dedupe by content, atomic batches, tombstones."""
 
+import contextlib
+import csv
+import hashlib
+import json
 from datetime import UTC, datetime
 
 import duckdb
 import pytest
 
-from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore, content_hash
+from dagster_project.lib.rawstore import (
+    VOLATILE_KEYS,
+    Batch,
+    Children,
+    ListingRecord,
+    Quarantined,
+    RawObject,
+    RawStore,
+    canonical_json,
+    content_hash,
+)
+from tests.conftest import REAL_FIXTURES
 
 
 @pytest.fixture
@@ -102,3 +117,144 @@ def test_stored_parts_reads_one_path_of_current_objects(con):
     parts = store.stored_parts("issue", ["A-1", "A-2", "A-3", "A-4"], "$.changelog.histories")
     assert parts == {"A-1": [{"id": "1"}]}  # A-2 deleted, A-3 without it, A-4 never stored
     assert store.stored_parts("issue", [], "$.changelog") == {}
+
+
+def hash_as_first_defined(payload) -> str:
+    """``content_hash`` as it was first written (strip every volatile key, dump, hash):
+    the hashes already stored were made this way, so every new one must equal it."""
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return hashlib.sha256(canonical_json(strip(payload)).encode("utf-8")).hexdigest()
+
+
+def real_payloads() -> list:
+    """Every JSON document of the real fixtures, every object and list inside them, and
+    every CSV row (DevLake's captures hold raw API objects as text)."""
+    found: list = []
+
+    def walk(value) -> None:
+        if isinstance(value, dict | list):
+            found.append(value)
+            for child in value.values() if isinstance(value, dict) else value:
+                walk(child)
+
+    for path in sorted(REAL_FIXTURES.rglob("*")):
+        if path.suffix == ".json":
+            walk(json.loads(path.read_text(encoding="utf-8")))
+        elif path.suffix == ".jsonl":
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    walk(json.loads(line))
+        elif path.suffix == ".csv":
+            csv.field_size_limit(1 << 30)
+            with path.open(encoding="utf-8", newline="") as rows:
+                for row in csv.DictReader(rows):
+                    walk(row)
+                    for text in row.values():
+                        if text and text[:1] in "{[":
+                            with contextlib.suppress(ValueError):
+                                walk(json.loads(text))
+    return found
+
+
+def test_content_hash_is_the_hash_stored_so_far_for_every_real_payload():
+    if not REAL_FIXTURES.is_dir():
+        pytest.skip(f"no real fixtures at {REAL_FIXTURES}")
+    payloads = real_payloads()
+    with_volatile = [p for p in payloads if '"lastViewed"' in canonical_json(p)]
+    assert len(payloads) > 1000 and with_volatile  # the fixtures hold both kinds
+    for payload in payloads:
+        assert content_hash(payload) == hash_as_first_defined(payload)
+
+
+def test_content_hash_strips_volatile_keys_at_any_depth_and_only_keys():
+    payloads = [
+        {"fields": {"a": 1, "lastViewed": "2026-03-01T10:00:00.000+0000"}},
+        [{"lastViewed": None}, {"x": [{"lastViewed": 1, "y": "é"}]}],
+        {"note": "lastViewed", "text": 'he wrote "lastViewed" here'},  # a value, not a key
+        {"lastViewed": {"lastViewed": 2}},
+        "lastViewed",
+        {"a": float("nan"), "b": [1.5, True, None]},
+    ]
+    for payload in payloads:
+        assert content_hash(payload) == hash_as_first_defined(payload)
+    assert content_hash({"lastViewed": 1, "a": 2}) == content_hash({"a": 2})
+    assert content_hash({"note": "lastViewed"}) != content_hash({"note": "other"})
+
+
+def test_a_store_sees_what_another_store_committed_before_it(con):
+    """The key -> hash lookup is loaded when a store first writes a type: a new store
+    on the same database compares with everything committed before it."""
+    RawStore(con, "jira", "run-1").commit(Batch(objects=[RawObject("issue", "A-1", {"v": 1})]))
+    store = RawStore(con, "jira", "run-2")
+    same = store.commit(Batch(objects=[RawObject("issue", "A-1", {"v": 1})]))
+    assert (same.stored, same.unchanged) == (0, 1)
+    store.tombstone_missing("issue", set())
+    back = store.commit(Batch(objects=[RawObject("issue", "A-1", {"v": 1})]))
+    assert (back.stored, back.unchanged) == (1, 0)  # deleted, then back: stored again
+    assert [r for r in rows(con)] == [("A-1", False), ("A-1", True), ("A-1", False)]
+
+
+def test_a_batch_tombstones_gone_children_and_records_listings_with_its_objects(con):
+    store = RawStore(con, "gitlab", "run-1")
+    store.commit(
+        Batch(
+            objects=[
+                RawObject("merge_request", "1!1", {"v": 1}),
+                RawObject("mr_note", "1!1!10", {"n": 10}, parent_key="1!1"),
+                RawObject("mr_note", "1!1!11", {"n": 11}, parent_key="1!1"),
+                RawObject("mr_approval", "1!1", {"a": 1}, parent_key="1!1"),
+            ]
+        )
+    )
+    counts = store.commit(
+        Batch(
+            objects=[
+                RawObject("merge_request", "1!1", {"v": 2}),
+                RawObject("mr_note", "1!1!11", {"n": 11}, parent_key="1!1"),
+                RawObject("merge_request", "1!2", {"v": 1}),
+            ],
+            gone=[
+                Children("mr_note", "1!1", {"1!1!11"}),
+                Children("mr_approval", "1!1", set()),
+                Children("mr_note", "1!2", set()),  # nothing stored under it
+            ],
+            listings=[ListingRecord("mr_note", 1, 1, full=True, scope="1!1")],
+        )
+    )
+    assert (counts.stored, counts.unchanged, counts.tombstoned) == (2, 1, 2)
+    assert con.execute(
+        "SELECT object_type, object_key, deleted FROM raw.objects WHERE run_id = 'run-1' "
+        "ORDER BY raw_id DESC LIMIT 4"
+    ).fetchall()[::-1] == [
+        ("mr_note", "1!1!10", True),
+        ("mr_approval", "1!1", True),
+        ("merge_request", "1!1", False),
+        ("merge_request", "1!2", False),
+    ]
+    assert store.stored_keys("mr_note") == {"1!1!11"}
+    assert store.stored_keys("mr_approval") == set()
+    assert con.execute("SELECT scope, listed FROM raw.listings").fetchall() == [("1!1", 1)]
+
+
+def test_a_failed_batch_leaves_the_lookup_as_the_database_is(con):
+    store = RawStore(con, "jira", "run-1")
+    store.commit(Batch(objects=[RawObject("issue", "A-1", {"v": 1})]))
+    bad = Batch(
+        objects=[RawObject("issue", "A-1", {"v": 2}), RawObject("issue", "A-2", {"v": 1})],
+        gone=[Children("issue", "P", set())],
+        quarantined=[Quarantined("issue", "A-9", "bad", object())],  # not JSON-serialisable
+    )
+    with pytest.raises(TypeError):
+        store.commit(bad)
+    again = store.commit(
+        Batch(objects=[RawObject("issue", "A-1", {"v": 2}), RawObject("issue", "A-2", {"v": 1})])
+    )
+    assert (again.stored, again.unchanged) == (2, 0)
+    assert [r[0] for r in rows(con)] == ["A-1", "A-1", "A-2"]

@@ -56,7 +56,14 @@ from pydantic import ValidationError, field_validator
 from dagster_project.lib.connections import Connection
 from dagster_project.lib.gitlab_text import git_blob_id, matches_any
 from dagster_project.lib.policy import Policy
-from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore
+from dagster_project.lib.rawstore import (
+    Batch,
+    Children,
+    ListingRecord,
+    Quarantined,
+    RawObject,
+    RawStore,
+)
 from dagster_project.lib.retry import SourceError, status_of, with_retries
 from dagster_project.lib.sources.gitlab_graphql import (
     GitlabGraphql,
@@ -502,8 +509,8 @@ class GitlabIngest:
         self.result = GitlabFetchResult()
         self.stored_updated = self._stored_mr_updated()
         self.quarantined = self._quarantined_mrs()
-        # (MR key, updated_at, notes listed, notes reported) of MRs in the open batch
-        self._after_commit: list[tuple[str, str, int, int | None]] = []
+        # (MR key, updated_at) of MRs in the open batch
+        self._after_commit: list[tuple[str, str]] = []
         self.paths: dict[int, str] = {}  # project id -> full path, for GraphQL
 
     def run(self) -> GitlabFetchResult:
@@ -691,22 +698,22 @@ class GitlabIngest:
             batch.objects.append(RawObject("mr_note", this, note, parent_key=key))
         if approvals is not None:
             batch.objects.append(RawObject("mr_approval", key, approvals, parent_key=key))
-        # Deleted notes go before the batch commits: should the run die in between, the
-        # stored MR keeps its old updated_at and the next run fetches it again.
-        self.store.tombstone_missing("mr_note", note_keys, parent_key=key)
+        # Deleted notes (and an approval state GitLab no longer gives) become tombstones
+        # in the MR's own transaction, as does the listing of its notes.
+        batch.gone.append(Children("mr_note", key, note_keys))
         if approvals is None:
-            self.store.tombstone_missing("mr_approval", set(), parent_key=key)
-        self._after_commit.append((key, mr.updated_at, len(notes.items), notes.reported))
+            batch.gone.append(Children("mr_approval", key, set()))
+        batch.listings.append(
+            ListingRecord("mr_note", len(notes.items), notes.reported, full=True, scope=key)
+        )
+        self._after_commit.append((key, mr.updated_at))
         self.result.mrs_fetched += 1
 
     def commit(self, batch: Batch) -> None:
         """Commit a batch, then remember what its MRs now look like in the store."""
         self.store.commit(batch)
-        for key, updated, listed, reported in self._after_commit:
+        for key, updated in self._after_commit:
             self.stored_updated[key] = updated
-            self.store.record_listing(
-                "mr_note", listed=listed, reported=reported, full=True, scope=key
-            )
         self._after_commit.clear()
 
     def reconcile_merge_requests(self, scope: str, path: str, params: dict[str, Any]) -> None:
