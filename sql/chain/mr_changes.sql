@@ -5,20 +5,24 @@ CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TABLE chain.mr_changes AS
 WITH changes AS (
-    SELECT c.object_key, c.raw_id, ch.key AS position, ch.value AS change,
-           driftgate_diff_counts(ch.value->>'$.diff') AS counts
-    FROM raw.current_objects('gitlab', 'mr_change') c, json_each(c.payload, '$.changes') ch
+    -- one parse of each payload (see work_items.sql)
+    SELECT c.object_key, c.raw_id,
+           unnest(list_transform(json_transform(c.payload, '{"changes": [{
+               "old_path": "VARCHAR", "new_path": "VARCHAR", "new_file": "VARCHAR",
+               "renamed_file": "VARCHAR", "deleted_file": "VARCHAR", "diff": "VARCHAR"}]}').changes,
+               lambda change, position: {'change': change, 'position': position})) AS ch
+    FROM raw.current_objects('gitlab', 'mr_change') c
 )
 SELECT
     m.mr_key,
-    c.change->>'$.old_path'                                  AS old_path,
-    c.change->>'$.new_path'                                  AS new_path,
-    coalesce(TRY_CAST(c.change->>'$.new_file' AS BOOLEAN), false)     AS new_file,
-    coalesce(TRY_CAST(c.change->>'$.renamed_file' AS BOOLEAN), false) AS renamed_file,
-    coalesce(TRY_CAST(c.change->>'$.deleted_file' AS BOOLEAN), false) AS deleted_file,
+    c.ch.change.old_path                                     AS old_path,
+    c.ch.change.new_path                                     AS new_path,
+    coalesce(TRY_CAST(c.ch.change.new_file AS BOOLEAN), false)     AS new_file,
+    coalesce(TRY_CAST(c.ch.change.renamed_file AS BOOLEAN), false) AS renamed_file,
+    coalesce(TRY_CAST(c.ch.change.deleted_file AS BOOLEAN), false) AS deleted_file,
     coalesce(c.counts.added, 0)                              AS added_lines,
     coalesce(c.counts.removed, 0)                            AS removed_lines,
     c.raw_id
-FROM changes c
+FROM (SELECT *, driftgate_diff_counts(ch.change.diff) AS counts FROM changes) c
 JOIN chain.merge_requests m ON m.object_key = c.object_key
-ORDER BY m.mr_key, c.position;
+ORDER BY m.mr_key, c.ch.position;

@@ -13,21 +13,30 @@
 CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TABLE chain.mr_notes AS
-WITH notes AS (
-    SELECT n.parent_key, n.raw_id, n.payload,
-           coalesce(TRY_CAST(n.payload->>'$.system' AS BOOLEAN), false) AS system,
-           coalesce(n.payload->>'$.body', '') AS body,
-           regexp_extract(n.payload->>'$.id', '^gid://gitlab/([A-Za-z:]+)/([0-9]+)$',
+WITH parsed AS (
+    -- one parse of each payload (see work_items.sql)
+    SELECT parent_key, raw_id,
+           json_transform(payload, '{
+               "id": "VARCHAR", "system": "VARCHAR", "body": "VARCHAR", "type": "VARCHAR",
+               "created_at": "VARCHAR", "createdAt": "VARCHAR",
+               "author": {"username": "VARCHAR"}
+           }') AS t
+    FROM raw.current_objects('gitlab', 'mr_note')
+),
+notes AS (
+    SELECT parent_key, raw_id, t,
+           coalesce(TRY_CAST(t.system AS BOOLEAN), false) AS system,
+           coalesce(t.body, '') AS body,
+           regexp_extract(t.id, '^gid://gitlab/([A-Za-z:]+)/([0-9]+)$',
                           ['class', 'number']) AS gid
-    FROM raw.current_objects('gitlab', 'mr_note') n
+    FROM parsed
 )
 SELECT
     m.mr_key,
-    coalesce(TRY_CAST(n.payload->>'$.id' AS BIGINT),
+    coalesce(TRY_CAST(n.t.id AS BIGINT),
              TRY_CAST(nullif(n.gid.number, '') AS BIGINT))   AS note_id,
-    TRY_CAST(coalesce(n.payload->>'$.created_at', n.payload->>'$.createdAt')
-             AS TIMESTAMPTZ)                                 AS created_at,
-    n.payload->>'$.author.username'                          AS author,
+    TRY_CAST(coalesce(n.t.created_at, n.t.createdAt) AS TIMESTAMPTZ) AS created_at,
+    n.t.author.username                                      AS author,
     n.system,
     n.body,
     CASE
@@ -41,7 +50,7 @@ SELECT
          THEN TRY_CAST(nullif(regexp_extract(n.body, '^added ([0-9]+) (new )?commits?\b', 1), '')
                        AS INTEGER)
     END                                                      AS commits_added,
-    CASE WHEN coalesce(n.gid.class, '') = '' THEN n.payload->>'$.type'
+    CASE WHEN coalesce(n.gid.class, '') = '' THEN n.t.type
          ELSE nullif(n.gid.class, 'Note') END                AS note_type,
     n.raw_id
 FROM notes n

@@ -3,11 +3,17 @@
 CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TABLE chain.page_labels AS
+WITH labels AS (
+    -- one parse of each payload, its labels only
+    SELECT p.object_key,
+           unnest(json_transform(p.payload, '{"metadata": {"labels": {"results": [
+               {"name": "VARCHAR", "prefix": "VARCHAR"}]}}}').metadata.labels.results) AS l
+    FROM raw.current_objects('confluence', 'page') p
+)
 SELECT DISTINCT
-    p.object_key                              AS page_id,
-    l.value->>'$.name'                        AS label,
-    coalesce(l.value->>'$.prefix', 'global')  AS prefix
-FROM raw.current_objects('confluence', 'page') p,
-     json_each(p.payload, '$.metadata.labels.results') l
-WHERE l.value->>'$.name' IS NOT NULL
+    object_key                    AS page_id,
+    l.name                        AS label,
+    coalesce(l.prefix, 'global')  AS prefix
+FROM labels
+WHERE l.name IS NOT NULL
 ORDER BY page_id, label, prefix;

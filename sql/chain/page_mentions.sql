@@ -6,20 +6,30 @@
 CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TABLE chain.page_mentions AS
-WITH pages AS (
+WITH current_pages AS (
+    SELECT object_key AS page_id,
+           TRY_CAST(v.number AS INTEGER) AS number, TRY_CAST(v.when AS TIMESTAMPTZ) AS edited_at
+    FROM (SELECT object_key,
+                 json_transform(payload, '{"version": {"number": "VARCHAR", "when": "VARCHAR"}}')
+                     .version AS v
+          FROM raw.current_objects('confluence', 'page'))
+),
+stored AS (
     -- The current body's mentions are those of its version in chain.page_versions (read
-    -- there once per version); a page whose current version is not stored is read here.
-    SELECT
-        p.object_key                                              AS page_id,
-        TRY_CAST(p.payload->>'$.version.number' AS INTEGER)       AS number,
-        TRY_CAST(p.payload->>'$.version.when' AS TIMESTAMPTZ)     AS edited_at,
-        CASE WHEN v.page_id IS NULL
-             THEN driftgate_issue_mentions(p.payload->>'$.body.storage.value')
-             ELSE v.mentions END                                  AS mentions
-    FROM raw.current_objects('confluence', 'page') p
-    LEFT JOIN chain.page_versions v
-           ON v.page_id = p.object_key
-          AND v.number = TRY_CAST(p.payload->>'$.version.number' AS INTEGER)
+    -- there once per version) ...
+    SELECT c.page_id, c.number, c.edited_at, v.mentions
+    FROM current_pages c
+    JOIN chain.page_versions v ON v.page_id = c.page_id AND v.number = c.number
+),
+pages AS (
+    SELECT * FROM stored
+    UNION ALL
+    -- ... a page whose current version is not stored is read here.
+    SELECT r.object_key, c.number, c.edited_at,
+           driftgate_issue_mentions(json_extract_string(r.payload, '$.body.storage.value'))
+    FROM raw.current_objects('confluence', 'page') r
+    JOIN current_pages c ON c.page_id = r.object_key
+    WHERE r.object_key NOT IN (SELECT page_id FROM stored)
 ),
 versions AS (
     SELECT page_id, number, edited_at, mentions

@@ -15,22 +15,28 @@ CREATE OR REPLACE TEMP MACRO confluence_user_id(u) AS
 
 CREATE OR REPLACE TABLE chain.page_versions AS
 WITH versions AS (
-    SELECT raw_id, parent_key, payload
+    -- one parse of each payload (see work_items.sql)
+    SELECT raw_id, parent_key,
+           json_transform(payload, '{
+               "page_id": "VARCHAR", "number": "VARCHAR", "when": "VARCHAR", "by": "JSON",
+               "message": "VARCHAR", "minorEdit": "VARCHAR",
+               "content": {"title": "VARCHAR", "body": {"storage": {"value": "VARCHAR"}}}
+           }') AS t
     FROM raw.current_objects('confluence', 'page_version')
 ),
 typed AS (
     SELECT
-        coalesce(payload->>'$.page_id', parent_key)                   AS page_id,
-        TRY_CAST(payload->>'$.number' AS INTEGER)                     AS number,
-        TRY_CAST(payload->>'$.when' AS TIMESTAMPTZ)                   AS edited_at,
-        confluence_user_name(json_extract(payload, '$.by'))           AS author,
-        confluence_user_id(json_extract(payload, '$.by'))             AS author_id,
-        nullif(payload->>'$.message', '')                             AS message,
-        coalesce(TRY_CAST(payload->>'$.minorEdit' AS BOOLEAN), false) AS minor_edit,
-        payload->>'$.content.title'                                   AS title,
-        driftgate_storage_text(payload->>'$.content.body.storage.value') AS body_text,
-        driftgate_storage_headings(payload->>'$.content.body.storage.value') AS headings,
-        driftgate_issue_mentions(payload->>'$.content.body.storage.value') AS mentions,
+        coalesce(t.page_id, parent_key)                               AS page_id,
+        TRY_CAST(t.number AS INTEGER)                                 AS number,
+        TRY_CAST(t.when AS TIMESTAMPTZ)                               AS edited_at,
+        confluence_user_name(t.by)                                    AS author,
+        confluence_user_id(t.by)                                      AS author_id,
+        nullif(t.message, '')                                         AS message,
+        coalesce(TRY_CAST(t.minorEdit AS BOOLEAN), false)             AS minor_edit,
+        t.content.title                                               AS title,
+        driftgate_storage_text(t.content.body.storage.value)          AS body_text,
+        driftgate_storage_headings(t.content.body.storage.value)      AS headings,
+        driftgate_issue_mentions(t.content.body.storage.value)        AS mentions,
         raw_id
     FROM versions
 )

@@ -11,7 +11,18 @@ CREATE OR REPLACE TEMP MACRO confluence_user_name(u) AS
 
 CREATE OR REPLACE TABLE chain.pages AS
 WITH pages AS (
-    SELECT raw_id, object_key, payload
+    -- Each payload is parsed once into what is read of it, the body left out: the
+    -- current body's text is its version's, read once in chain.page_versions.
+    SELECT raw_id, object_key,
+           json_transform(payload, '{
+               "space": {"key": "VARCHAR"}, "_expandable": {"space": "VARCHAR"},
+               "title": "VARCHAR",
+               "metadata": {"labels": {"results": [{"name": "VARCHAR"}]}},
+               "version": {"number": "VARCHAR", "when": "VARCHAR", "by": "JSON"},
+               "history": {"createdDate": "VARCHAR", "createdBy": "JSON"},
+               "ancestors": [{"id": "VARCHAR"}],
+               "_links": {"webui": "VARCHAR", "self": "VARCHAR"}
+           }') AS t
     FROM raw.current_objects('confluence', 'page')
 ),
 spaces AS (
@@ -27,37 +38,47 @@ approvals AS (
            arg_min(edited_at, number) FILTER (WHERE approved) AS first_approved_at
     FROM chain.page_versions GROUP BY page_id
 ),
+current_versions AS (
+    SELECT p.object_key AS page_id, v.body_text
+    FROM pages p
+    JOIN chain.page_versions v
+      ON v.page_id = p.object_key AND v.number = TRY_CAST(p.t.version.number AS INTEGER)
+),
+unstored AS (
+    -- a page whose current version is not stored: its body is read here
+    SELECT r.object_key AS page_id,
+           driftgate_storage_text(json_extract_string(r.payload, '$.body.storage.value'))
+               AS body_text
+    FROM raw.current_objects('confluence', 'page') r
+    WHERE r.object_key NOT IN (SELECT page_id FROM current_versions)
+),
 typed AS (
     SELECT
         p.object_key                                                AS page_id,
         coalesce(
-            p.payload->>'$.space.key',
-            url_decode(nullif(regexp_extract(p.payload->>'$._expandable.space',
+            p.t.space.key,
+            url_decode(nullif(regexp_extract(p.t._expandable.space,
                                              '/space/([^/?]+)', 1), ''))
         )                                                           AS space_key,
-        p.payload->>'$.title'                                       AS title,
-        list_sort(coalesce(
-            json_extract_string(p.payload, '$.metadata.labels.results[*].name'), []
-        ))                                                          AS labels,
-        TRY_CAST(p.payload->>'$.version.number' AS INTEGER)         AS version_number,
-        TRY_CAST(p.payload->>'$.version.when' AS TIMESTAMPTZ)       AS last_modified,
-        confluence_user_name(json_extract(p.payload, '$.version.by')) AS last_modified_by,
-        TRY_CAST(p.payload->>'$.history.createdDate' AS TIMESTAMPTZ) AS history_created,
-        confluence_user_name(json_extract(p.payload, '$.history.createdBy')) AS history_author,
-        coalesce(json_extract_string(p.payload, '$.ancestors[*].id'), []) AS ancestor_ids,
-        p.payload->>'$._links.webui'                                AS web_path,
-        nullif(regexp_extract(p.payload->>'$._links.self', '^(https?://.+?)/rest/api/', 1), '')
-            || (p.payload->>'$._links.webui')                       AS web_url,
-        -- the current body as text: its version's, read once in chain.page_versions;
-        -- read here only for a page whose current version is not stored
-        CASE WHEN v.page_id IS NULL
-             THEN driftgate_storage_text(p.payload->>'$.body.storage.value')
-             ELSE v.body_text END                                   AS body_text,
+        p.t.title                                                   AS title,
+        list_sort(coalesce(list_filter(list_transform(p.t.metadata.labels.results,
+                                                      lambda l: l.name),
+                                       lambda n: n IS NOT NULL), [])) AS labels,
+        TRY_CAST(p.t.version.number AS INTEGER)                     AS version_number,
+        TRY_CAST(p.t.version.when AS TIMESTAMPTZ)                   AS last_modified,
+        confluence_user_name(p.t.version.by)                        AS last_modified_by,
+        TRY_CAST(p.t.history.createdDate AS TIMESTAMPTZ)            AS history_created,
+        confluence_user_name(p.t.history.createdBy)                 AS history_author,
+        coalesce(list_filter(list_transform(p.t.ancestors, lambda a: a.id),
+                             lambda i: i IS NOT NULL), [])          AS ancestor_ids,
+        p.t._links.webui                                            AS web_path,
+        nullif(regexp_extract(p.t._links.self, '^(https?://.+?)/rest/api/', 1), '')
+            || p.t._links.webui                                     AS web_url,
+        coalesce(v.body_text, u.body_text)                          AS body_text,
         p.raw_id
     FROM pages p
-    LEFT JOIN chain.page_versions v
-           ON v.page_id = p.object_key
-          AND v.number = TRY_CAST(p.payload->>'$.version.number' AS INTEGER)
+    LEFT JOIN current_versions v ON v.page_id = p.object_key
+    LEFT JOIN unstored u ON u.page_id = p.object_key
 )
 SELECT
     t.page_id,
