@@ -172,26 +172,22 @@ class RawStore:
 
     def known_hashes(self, object_type: str, keys: Iterable[str]) -> dict[str, str]:
         """Content hash of the latest stored row of each key (tombstones excluded)."""
-        keys = list(keys)
-        if not keys:
-            return {}
-        rows = self.con.execute(
-            "SELECT object_key, content_hash FROM raw.latest WHERE source = ? "
-            "AND object_type = ? AND NOT deleted AND object_key IN (SELECT unnest(?))",
-            [self.source, object_type, keys],
-        ).fetchall()
-        return dict(rows)
+        current = self._current(object_type)
+        return {key: current[key].hex() for key in keys if key in current}
 
     def stored_parts(self, object_type: str, keys: Iterable[str], path: str) -> dict[str, Any]:
         """The JSON at ``path`` of the latest stored payload of each key (tombstones and
-        keys stored without it excluded): a part of an object, without loading it whole."""
-        keys = list(keys)
+        keys stored without it excluded): a part of an object, without loading it whole.
+        Only keys the store holds are looked up: on a first fetch, none."""
+        current = self._current(object_type)
+        keys = [key for key in keys if key in current]
         if not keys:
             return {}
         rows = self.con.execute(
-            "SELECT object_key, json_extract(payload, ?)::VARCHAR FROM raw.latest "
-            "WHERE source = ? AND object_type = ? AND NOT deleted "
-            "AND object_key IN (SELECT unnest(?))",
+            "SELECT c.object_key, json_extract(o.payload, ?)::VARCHAR "
+            "FROM raw.current c JOIN raw.objects o USING (raw_id) "
+            "WHERE c.source = ? AND c.object_type = ? AND NOT c.deleted "
+            "AND c.object_key IN (SELECT unnest(?))",
             [path, self.source, object_type, keys],
         ).fetchall()
         return {key: json.loads(part) for key, part in rows if part is not None}

@@ -53,6 +53,10 @@ from dagster_project.lib.scopes import Unit
 RECONCILE = "reconcile"  # the watermark each source sets when a full listing completed
 # Listings every unit makes of the same objects: not per unit.
 GLOBAL_LISTINGS = {("jira", "field"), ("jira", "status")}
+# Objects copied per statement: each statement sorts its rows, payloads included, so a
+# load of a large unit (100,000 issues are a gigabyte of JSON) stays within DuckDB's
+# memory limit instead of sorting the whole unit at once.
+LOAD_CHUNK = 10_000
 
 
 def staging_dir(database: str | Path) -> Path:
@@ -299,18 +303,22 @@ def _load(
         [base],
     )
     for a in attached:
-        con.execute(
-            f"""
-            INSERT INTO raw.objects (raw_id, source, object_type, object_key, parent_key,
-                                     content_hash, payload, deleted, fetched_at, run_id)
-            SELECT n.raw_id, ?, o.object_type, o.object_key, o.parent_key, o.content_hash,
-                   o.payload, o.deleted, o.fetched_at, o.run_id
-            FROM numbered_load n JOIN {a.alias}.raw.objects o ON o.raw_id = n.unit_raw_id
-            WHERE n.unit_ord = ?
-            ORDER BY n.raw_id
-            """,  # noqa: S608 - alias is this module's own name
-            [source, a.ordinal],
-        )
+        first, last = con.execute(
+            "SELECT min(raw_id), max(raw_id) FROM numbered_load WHERE unit_ord = ?", [a.ordinal]
+        ).fetchone()
+        for start in range(first or 0, (last or -1) + 1, LOAD_CHUNK):
+            con.execute(
+                f"""
+                INSERT INTO raw.objects (raw_id, source, object_type, object_key, parent_key,
+                                         content_hash, payload, deleted, fetched_at, run_id)
+                SELECT n.raw_id, ?, o.object_type, o.object_key, o.parent_key, o.content_hash,
+                       o.payload, o.deleted, o.fetched_at, o.run_id
+                FROM numbered_load n JOIN {a.alias}.raw.objects o ON o.raw_id = n.unit_raw_id
+                WHERE n.unit_ord = ? AND n.raw_id >= ? AND n.raw_id < ?
+                ORDER BY n.raw_id
+                """,  # noqa: S608 - alias is this module's own name
+                [source, a.ordinal, start, start + LOAD_CHUNK],
+            )
     con.execute(
         """
         INSERT INTO raw.objects (raw_id, source, object_type, object_key, parent_key,

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dagster_project.lib import staging
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore
 from dagster_project.lib.scopes import Unit
@@ -96,7 +97,11 @@ RUNS: list[tuple[list, list]] = [
 ]
 
 
-def test_units_load_to_what_one_store_fed_the_same_fetches_writes(tmp_path):
+@pytest.mark.parametrize("chunk", [10_000, 1], ids=["one statement", "a statement per row"])
+def test_units_load_to_what_one_store_fed_the_same_fetches_writes(tmp_path, monkeypatch, chunk):
+    """Whether a unit's rows are copied in one statement or in many (LOAD_CHUNK bounds
+    the memory a statement sorts), main holds the same rows in the same order."""
+    monkeypatch.setattr(staging, "LOAD_CHUNK", chunk)
     main, single = tmp_path / "main.duckdb", tmp_path / "single.duckdb"
     for run, fetches in enumerate(RUNS, start=1):
         for unit, steps in zip((PAY, WEB), fetches, strict=True):
