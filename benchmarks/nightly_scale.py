@@ -61,10 +61,11 @@ LISTINGS = {
     "GET /wiki/rest/api/content/search": ("confluence", "page"),
     "GET /wiki/rest/api/space": ("confluence", "space"),
 }
-# A run's peak RSS: the wrapper's only child is the job process.
+# A run's peak RSS and CPU seconds: the wrapper's only child is the job process.
 PEAK = (
     "import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "r = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print(r.ru_maxrss, r.ru_utime + r.ru_stime, file=sys.stderr); "
     "sys.exit(rc)"
 )
 
@@ -88,6 +89,14 @@ class Emulator:
             requests.delete(f"{self.url}/_sandbox/stats", timeout=30)
         return requests.get(f"{self.url}/_sandbox/stats", timeout=30).json()
 
+    def cpu_s(self) -> float | None:
+        """CPU seconds (user + system) the emulator's process has used so far (Linux)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=60)
@@ -105,6 +114,7 @@ def nightly(work: Path, emulator: Emulator, as_of: str, extra_env: dict[str, str
         **extra_env,
     }  # fmt: skip
     emulator.stats(reset=True)
+    emulator_cpu = emulator.cpu_s()
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-c", PEAK, str(BIN / "driftgate"), "run", "--as-of", as_of],
@@ -113,8 +123,9 @@ def nightly(work: Path, emulator: Emulator, as_of: str, extra_env: dict[str, str
     wall = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit(f"driftgate run failed:\n{done.stdout}\n{done.stderr}")
-    peak_kb = int(done.stderr.strip().splitlines()[-1])
+    peak, cpu = done.stderr.strip().splitlines()[-1].split()
     stats = emulator.stats()
+    emulator_after = emulator.cpu_s()
     db = work / "driftgate.duckdb"
     return {
         "wall_s": round(wall, 1),
@@ -123,7 +134,13 @@ def nightly(work: Path, emulator: Emulator, as_of: str, extra_env: dict[str, str
         "requests_total": sum(stats["requests"].values()),
         "by_endpoint": stats["by_endpoint"],
         "listings": listing_minimum(db, stats["by_endpoint"]),
-        "peak_rss_mb": round(peak_kb / 1024),
+        "peak_rss_mb": round(int(peak) / 1024),
+        "job_cpu_s": round(float(cpu), 1),
+        # what serving the requests cost the sandbox: a floor under the wall time when the
+        # job and the emulator share the machine's cores
+        "emulator_cpu_s": None
+        if emulator_cpu is None or emulator_after is None
+        else round(emulator_after - emulator_cpu, 1),
         "database_mb": round(db.stat().st_size / 2**20, 1),
     }
 
@@ -298,7 +315,8 @@ def count_lines(path: Path) -> int:
 def report(name: str, run: dict[str, Any]) -> None:
     print(
         f"{name}: {run['wall_s']} s, {run['requests_total']} requests, "
-        f"peak {run['peak_rss_mb']} MB, layers {run['layers_s']}",
+        f"peak {run['peak_rss_mb']} MB, CPU job {run['job_cpu_s']} s and emulator "
+        f"{run['emulator_cpu_s']} s, layers {run['layers_s']}",
         file=sys.stderr,
         flush=True,
     )

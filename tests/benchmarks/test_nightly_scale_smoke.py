@@ -36,7 +36,9 @@ def test_three_runs_are_measured(results: dict) -> None:
         figures = results[run]
         assert set(figures["layers_s"]) >= {"raw", "chain", "analysis", "reports"}
         assert figures["peak_rss_mb"] > 0 and figures["database_mb"] > 0
+        assert figures["job_cpu_s"] > 0 and figures["emulator_cpu_s"] >= 0
         assert sum(figures["by_endpoint"].values()) == figures["requests_total"]
+    assert results["first"]["emulator_cpu_s"] > 0  # thousands of requests served
 
 
 def test_quiet_and_next_day_runs_ask_for_what_changed(results: dict) -> None:
