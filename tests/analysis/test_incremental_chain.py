@@ -84,10 +84,14 @@ def test_a_week_of_changes_gives_the_rows_of_a_build_from_scratch(week_later):
     assert after == from_scratch(db, root / "scratch.duckdb")
 
 
-def test_deleted_objects_and_changed_references(week_later, tmp_path):
+@pytest.fixture
+def work(week_later, tmp_path):
+    """A copy of the organisation's database judged a week later, to change."""
     _root, db, _first = week_later
-    work = tmp_path / "work.duckdb"
-    shutil.copyfile(db, work)
+    return shutil.copyfile(db, tmp_path / "work.duckdb")
+
+
+def test_deleted_objects_and_changed_references(work, tmp_path):
     with duckdb.connect(str(work)) as con:
         issue, statuses = con.execute(
             "SELECT (SELECT issue_key FROM chain.field_changes LIMIT 1), "
@@ -118,10 +122,7 @@ def test_deleted_objects_and_changed_references(week_later, tmp_path):
     assert after == from_scratch(work, tmp_path / "scratch.duckdb")
 
 
-def test_a_night_without_changes_rebuilds_no_chain_table(week_later, tmp_path):
-    _root, db, _first = week_later
-    work = tmp_path / "work.duckdb"
-    shutil.copyfile(db, work)
+def test_a_night_without_changes_rebuilds_no_chain_table(work):
     with duckdb.connect(str(work)) as con:
         before = generations(con)
         assert set(before) == set(CHAIN)
@@ -132,12 +133,9 @@ def test_a_night_without_changes_rebuilds_no_chain_table(week_later, tmp_path):
         assert {t: rows(con, t) for t in CHAIN} == tables
 
 
-def test_a_change_rebuilds_what_reads_it_and_nothing_else(week_later, tmp_path):
+def test_a_change_rebuilds_what_reads_it_and_nothing_else(work, tmp_path):
     """One changed merge request: the tables reading GitLab merge requests, directly or
     through another chain table, build again; the Jira and Confluence tables do not."""
-    _root, db, _first = week_later
-    work = tmp_path / "work.duckdb"
-    shutil.copyfile(db, work)
     with duckdb.connect(str(work)) as con:
         key, payload = con.execute(
             "SELECT object_key, payload FROM raw.current_objects('gitlab', 'merge_request') "
