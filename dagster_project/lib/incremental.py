@@ -141,7 +141,7 @@ def build_chain_table(con: duckdb.DuckDBPyConnection, table: str, policy_json: s
         if driving is not None:
             con.execute(
                 "INSERT INTO chain_state.inputs SELECT ?, raw_id "
-                "FROM chain_state.pending_objects(?, ?, ?)",
+                "FROM chain_state.pending_keys(?, ?, ?)",
                 [table, *driving, table],
             )
         _mark_built(con, table, fingerprint_, full=full)

@@ -27,6 +27,6 @@ SELECT
     k.kind,
     f.raw_id
 FROM files f
-JOIN kinds k ON driftgate_glob_match(f.path, k.globs)
+JOIN kinds k ON glob_matches(f.path, k.globs)
 LEFT JOIN raw.gitlab_projects p USING (project_id)
 ORDER BY f.project_id, ref, f.path, k.ord;

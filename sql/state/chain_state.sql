@@ -17,17 +17,18 @@ CREATE TABLE IF NOT EXISTS chain_state.inputs (
     raw_id       BIGINT NOT NULL     -- a raw row the table's rows for it are derived from
 );
 
--- The current objects of one source and type that table `tbl` has no rows of yet: what
--- an incremental build derives. Read in place of raw.current_objects(src, typ).
-CREATE OR REPLACE MACRO chain_state.pending_objects(src, typ, tbl) AS TABLE
-SELECT * FROM raw.current_objects(src, typ)
-WHERE raw_id NOT IN (SELECT raw_id FROM chain_state.inputs WHERE table_name = tbl);
-
--- The same objects' raw ids from raw.current alone (no payload read): are there any?
+-- The raw ids of the current objects of one source and type that table `tbl` has no
+-- rows of yet, from raw.current alone (no payload read).
 CREATE OR REPLACE MACRO chain_state.pending_keys(src, typ, tbl) AS TABLE
 SELECT raw_id FROM raw.current
 WHERE source = src AND object_type = typ AND NOT deleted
   AND raw_id NOT IN (SELECT raw_id FROM chain_state.inputs WHERE table_name = tbl);
+
+-- Those objects whole: what an incremental build derives. Read in place of
+-- raw.current_objects(src, typ).
+CREATE OR REPLACE MACRO chain_state.pending_objects(src, typ, tbl) AS TABLE
+SELECT * FROM raw.current_objects(src, typ)
+WHERE raw_id IN (SELECT raw_id FROM chain_state.pending_keys(src, typ, tbl));
 
 -- The raw rows table `tbl` has rows of that are no longer current objects of its source
 -- and type (changed: a newer row replaced them; deleted: a tombstone did).
