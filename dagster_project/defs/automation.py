@@ -87,10 +87,11 @@ def build_nightly_schedule(policy: Policy) -> dg.ScheduleDefinition:
 
 
 def pool_limits(policy: Policy) -> dict[str, int]:
-    """The concurrency pools of the nightly job and their limits: per source, the
-    policy's parallel_requests (each fetch step sends one request at a time); one writer
-    of the database."""
-    limits = policy.operations.parallel_requests.model_dump()
+    """The concurrency pools of the nightly job and their limits: per source, as many
+    fetch steps as keep its requests in flight within the policy's parallel_requests
+    (each step has up to requests_per_step of them); one writer of the database."""
+    ops = policy.operations
+    limits = {source: ops.step_slots(source) for source in ops.parallel_requests.model_dump()}
     return {**limits, "duckdb": 1}
 
 

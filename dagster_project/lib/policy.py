@@ -60,8 +60,9 @@ SOURCES = ("jira", "gitlab", "confluence")
 
 
 class ParallelRequests(_Strict):
-    """At most this many steps read one source instance at a time (a Dagster
-    concurrency pool per source; each step sends one request at a time)."""
+    """At most this many requests in flight to one source instance at a time: the fetch
+    steps' own concurrency (``requests_per_step``) times the steps a Dagster concurrency
+    pool per source lets run at once."""
 
     jira: int = Field(2, ge=1, le=64)
     gitlab: int = Field(2, ge=1, le=64)
@@ -77,6 +78,18 @@ class Operations(_Strict):
     timezone: str = "UTC"
     freshness_hours: float = Field(26, gt=0)
     parallel_requests: ParallelRequests = ParallelRequests()
+    # Per-object requests (an MR's changes, a page's versions, an issue's remote links, a
+    # repository file) one fetch step keeps in flight; never more than the source allows.
+    requests_per_step: int = Field(2, ge=1, le=64)
+
+    def step_requests(self, source: str) -> int:
+        """Requests one fetch step of ``source`` may have in flight at once."""
+        return min(self.requests_per_step, getattr(self.parallel_requests, source))
+
+    def step_slots(self, source: str) -> int:
+        """Fetch steps of ``source`` that may run at once (its pool's limit), so that
+        steps x requests per step stays within ``parallel_requests``."""
+        return max(1, getattr(self.parallel_requests, source) // self.step_requests(source))
 
     @field_validator("nightly_cron")
     @classmethod

@@ -274,18 +274,33 @@ def test_the_lock_is_released_by_a_killed_run(tmp_path):
 
 
 # -- pools --------------------------------------------------------------------------------
-def test_pools_take_their_limits_from_the_policy(tmp_path):
+@pytest.mark.parametrize(
+    ("per_step", "slots"),
+    [
+        # every step may send one request at a time: a step per allowed request
+        (1, {"jira": 3, "gitlab": 1, "confluence": 4}),
+        # two at a time per step: half as many steps, and one where the source allows one
+        (2, {"jira": 1, "gitlab": 1, "confluence": 2}),
+    ],
+)
+def test_pools_take_their_limits_from_the_policy(tmp_path, per_step, slots):
     policy = tmp_path / "policy.yaml"
-    policy.write_text("operations:\n  parallel_requests: {jira: 3, gitlab: 1, confluence: 2}\n")
+    policy.write_text(
+        "operations:\n  parallel_requests: {jira: 3, gitlab: 1, confluence: 4}\n"
+        f"  requests_per_step: {per_step}\n"
+    )
     home = tmp_path / "home"
     result = driftgate(
         "pools", cwd=tmp_path, env={"DAGSTER_HOME": str(home), "DRIFTGATE_POLICY": str(policy)}
     )
     assert result.returncode == 0, result.stderr
-    assert "pool jira: 3 step(s) at a time" in result.stdout
+    assert f"pool jira: {slots['jira']} step(s) at a time" in result.stdout
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        slots = {
+        set_slots = {
             pool: instance.event_log_storage.get_concurrency_info(pool).slot_count
             for pool in ("jira", "gitlab", "confluence", "duckdb")
         }
-    assert slots == {"jira": 3, "gitlab": 1, "confluence": 2, "duckdb": 1}
+    assert set_slots == {**slots, "duckdb": 1}
+    # steps x requests per step never exceed what the source allows
+    for source, allowed in {"jira": 3, "gitlab": 1, "confluence": 4}.items():
+        assert set_slots[source] * min(per_step, allowed) <= allowed

@@ -93,6 +93,7 @@ def runs(organisation, tmp_path_factory):
     policy = yaml.safe_load((REPO / "dagster_project/policy/default.yaml").read_text())
     policy["scope"] = SCOPE
     policy["operations"]["parallel_requests"] = dict.fromkeys(UNITS, SOURCE_POOL)
+    policy["operations"]["requests_per_step"] = 1  # so each pool allows SOURCE_POOL steps
     (tmp / "policy.yaml").write_text(yaml.safe_dump(policy))
     home = tmp / "dagster_home"
     home.mkdir()

@@ -38,6 +38,7 @@ quarantined with the reason; so is such a version. The run goes on.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,6 +50,7 @@ from atlassian import Confluence
 from pydantic import ValidationError, field_validator
 
 from dagster_project.lib.connections import Connection
+from dagster_project.lib.inflight import in_order
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore
 from dagster_project.lib.retry import SourceError, status_of, with_retries
@@ -144,6 +146,9 @@ class ConfluenceSource:
             **auth,
         )
         self.requests = 0
+        self._counting = threading.Lock()
+        # Version histories of one listing page fetched at once (lib/inflight.py).
+        self.in_flight = policy.operations.step_requests("confluence")
         self._zone_read = False
         self._zone: str | None = None
 
@@ -153,7 +158,8 @@ class ConfluenceSource:
         absolute = path.startswith(("http://", "https://"))
 
         def call() -> Any:
-            self.requests += 1
+            with self._counting:
+                self.requests += 1
             response = self.client.get(path, params=params, absolute=absolute, advanced_mode=True)
             self.client.raise_for_status(response)
             return response.json()
@@ -332,6 +338,8 @@ def _page_batch(
     the watermark (the latest ``version.when`` among the pages it stores)."""
     batch = Batch()
     newest: datetime | None = None
+    results = list(results)
+    histories = _histories(source, results, known, stored_versions)
     for raw in results:
         page, reason = check_page(raw)
         if page is None:
@@ -339,7 +347,7 @@ def _page_batch(
             batch.quarantined.append(Quarantined("page", _text_or_none(key), reason or "", raw))
             continue
         if known.get(page.id) != page.version.number:
-            if not _add_versions(source, page, stored_versions, batch, result):
+            if not _add_versions(source, page, stored_versions, batch, result, histories):
                 result.vanished += 1
                 continue
             _add_current_version(raw, page, stored_versions, batch)
@@ -352,20 +360,50 @@ def _page_batch(
     return batch
 
 
+def _needed_versions(page: PagePayload, stored_versions: dict[str, set[int]]) -> set[int]:
+    """The numbers below the page's current version not stored yet."""
+    return set(range(1, page.version.number)) - stored_versions.get(page.id, set())
+
+
+def _histories(
+    source: ConfluenceSource,
+    results: list[Any],
+    known: dict[str, int],
+    stored_versions: dict[str, set[int]],
+) -> dict[tuple[str, int], list[Any] | None]:
+    """The version histories a listing page needs, fetched up to ``source.in_flight`` at
+    once, by (page id, current version number)."""
+    wanted: dict[tuple[str, int], set[int]] = {}
+    for raw in results:
+        page, _reason = check_page(raw)
+        if page is None or known.get(page.id) == page.version.number:
+            continue
+        needed = _needed_versions(page, stored_versions)
+        if needed:
+            wanted.setdefault((page.id, page.version.number), needed)
+    fetched = in_order(
+        lambda item: source.versions(item[0][0], item[1]), list(wanted.items()), source.in_flight
+    )
+    return dict(zip(wanted, fetched, strict=True))
+
+
 def _add_versions(
     source: ConfluenceSource,
     page: PagePayload,
     stored_versions: dict[str, set[int]],
     batch: Batch,
     result: ConfluenceFetchResult,
+    histories: dict[tuple[str, int], list[Any] | None],
 ) -> bool:
     """Queue the versions of ``page`` below its current one not stored yet (the current
-    one comes with the listing); False when the page vanished."""
+    one comes with the listing); False when the page vanished. ``histories``: those
+    fetched for the listing page; any other is fetched here."""
+    needed = _needed_versions(page, stored_versions)
     have = stored_versions.setdefault(page.id, set())
-    needed = set(range(1, page.version.number)) - have
     if not needed:
         return True
-    fetched = source.versions(page.id, needed)
+    at = (page.id, page.version.number)
+    fetched = histories.pop(at) if at in histories else source.versions(page.id, needed)
     result.histories_fetched += 1
     if fetched is None:
         return False

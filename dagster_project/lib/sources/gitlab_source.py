@@ -42,6 +42,7 @@ reason and the run goes on; an MR re-delivered unchanged is not quarantined twic
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,7 @@ from pydantic import ValidationError, field_validator
 
 from dagster_project.lib.connections import Connection
 from dagster_project.lib.gitlab_text import git_blob_id, matches_any
+from dagster_project.lib.inflight import in_order
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import (
     Batch,
@@ -253,6 +255,9 @@ class GitlabSource:
             "observability": list(policy.ingest.observability_globs),
         }
         self.requests = 0
+        self._counting = threading.Lock()
+        # Per-object calls of one listing page sent at once (lib/inflight.py).
+        self.in_flight = policy.operations.step_requests("gitlab")
         self._secrets = (conn.token,)
         self.gl = gitlab.Gitlab(
             conn.url,
@@ -273,22 +278,23 @@ class GitlabSource:
                 count=self._count,
             )
             self.notes_via = "graphql"
-        # python-gitlab's HTTP errors carry the status but not the response: keep the
-        # last one so lib/retry.py can honour Retry-After.
-        self._last_response: requests.Response | None = None
+        # python-gitlab's HTTP errors carry the status but not the response: keep each
+        # thread's last one so lib/retry.py can honour Retry-After.
+        self._last = threading.local()
         self.gl.session.hooks["response"].append(self._remember)
 
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self._last_response = response
+        self._last.response = response
 
     # -- requests ---------------------------------------------------------------------
     def _count(self) -> None:
-        self.requests += 1
+        with self._counting:
+            self.requests += 1
 
     def _http(self, url: str, query: dict[str, Any] | None) -> requests.Response:
         """One GET through the client's session and headers; errors keep their response."""
         self._count()
-        self._last_response = None
+        self._last.response = None
         try:
             response = self.gl.http_get(
                 url,
@@ -299,8 +305,8 @@ class GitlabSource:
                 retry_transient_errors=False,
             )
         except GitlabHttpError as exc:
-            if self._last_response is not None:
-                exc.response = self._last_response  # type: ignore[attr-defined]
+            if self._last.response is not None:
+                exc.response = self._last.response  # type: ignore[attr-defined]
             raise
         assert isinstance(response, requests.Response)
         return response
@@ -431,7 +437,7 @@ class GitlabSource:
         everything where GraphQL is off or unavailable."""
         threads = self._graphql_threads(refs)
         if threads is None:
-            return {ref: self._rest_thread(ref) for ref in refs}
+            return dict(zip(refs, in_order(self._rest_thread, refs, self.in_flight), strict=True))
         out: dict[MrRef, tuple[Listing, Any | None]] = {}
         for ref, thread in threads.items():
             notes = Listing(items=thread.notes, totals=list(thread.counts))
@@ -645,10 +651,14 @@ class GitlabIngest:
                 changed[key] = (mr, raw)
         refs = {key: self._ref(mr, raw) for key, (mr, raw) in changed.items()}
         threads = self.source.mr_threads(list(refs.values())) if refs else {}
-        for key, (mr, raw) in changed.items():
+        changes = in_order(
+            lambda mr: self.source.mr_changes(mr.project_id, mr.iid),
+            [mr for mr, _raw in changed.values()],
+            self.source.in_flight,
+        )
+        for (key, (mr, raw)), mr_changes in zip(changed.items(), changes, strict=True):
             notes, approvals = threads[refs[key]]
-            changes = self.source.mr_changes(mr.project_id, mr.iid)
-            self._add_merge_request(key, mr, raw, (changes, notes, approvals), batch)
+            self._add_merge_request(key, mr, raw, (mr_changes, notes, approvals), batch)
         return keys
 
     def _ref(self, mr: MergeRequestPayload, raw: Any) -> MrRef:
@@ -907,6 +917,7 @@ class GitlabIngest:
             optional=True,  # no repository, or an empty one: no files
         ):
             batch = Batch()
+            unread: list[TreeEntry] = []
             for raw in page.items:
                 try:
                     entry = TreeEntry.model_validate(raw)
@@ -927,10 +938,14 @@ class GitlabIngest:
                 present.add(key)
                 if stored.get(key) == entry.id:
                     continue  # same blob: content unchanged
-                batch.objects.append(
-                    RawObject("file", key, self._file_payload(project.id, ref, entry), parent)
-                )
-                self.result.files_fetched += 1
+                unread.append(entry)
+            payloads = in_order(
+                lambda e: self._file_payload(project.id, ref, e), unread, self.source.in_flight
+            )
+            for entry, payload in zip(unread, payloads, strict=True):
+                key = f"{scope}:{ref}:{entry.path}"
+                batch.objects.append(RawObject("file", key, payload, parent))
+            self.result.files_fetched += len(unread)
             self.store.commit(batch)
         self.store.record_listing(
             "file", listed=len(present), reported=None, full=True, scope=parent

@@ -26,6 +26,7 @@ from jira import JIRA
 from pydantic import ValidationError, field_validator
 
 from dagster_project.lib.connections import Connection
+from dagster_project.lib.inflight import in_order
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore
 from dagster_project.lib.retry import SourceError, with_retries
@@ -99,6 +100,8 @@ class JiraSource:
         self.conn = conn
         self.policy = policy
         self.page_size = policy.ingest.page_size
+        # Remote-link calls of one search page sent at once (lib/inflight.py).
+        self.in_flight = policy.operations.step_requests("jira")
         self._secrets = (conn.token,)
         self.client, self.flavor = self._connect()
         self._tz: str | None = None
@@ -330,12 +333,22 @@ def _issue_objects(
     new or may have changed (see :func:`_links_to_store`)."""
     before = store.stored_parts("issue", changed, "$.changelog.histories")
     stored_links = set(store.known_hashes("remotelink", changed))
+    plans = {
+        key: _links_plan(
+            remote_link_history((raw.get("changelog") or {}).get("histories")),
+            remote_link_history(before.get(key)),
+            key in stored_links,
+        )
+        for key, raw in changed.items()
+    }
+    to_fetch = [key for key, plan in plans.items() if plan is FETCH]
+    result.remotelink_requests += len(to_fetch)
+    links_of = in_order(source.remote_links, to_fetch, source.in_flight)
+    fetched = dict(zip(to_fetch, links_of, strict=True))
     objects: list[RawObject] = []
     for key, raw in changed.items():
         objects.append(RawObject("issue", key, raw))
-        history = remote_link_history((raw.get("changelog") or {}).get("histories"))
-        was = remote_link_history(before.get(key))
-        links = _links_to_store(source, key, history, was, key in stored_links, result)
+        links = fetched[key] if plans[key] is FETCH else plans[key]
         if links is not None:
             payload = {"issue_key": key, "links": links}
             objects.append(RawObject("remotelink", key, payload, parent_key=key))
@@ -354,23 +367,23 @@ def remote_link_history(histories: Any) -> tuple[tuple[str, str, str], ...]:
     return tuple(sorted(found))
 
 
-def _links_to_store(
-    source: JiraSource,
-    key: str,
+FETCH = object()  # the remote links must be asked for
+
+
+def _links_plan(
     history: tuple[tuple[str, str, str], ...],
     was: tuple[tuple[str, str, str], ...],
     stored: bool,
-    result: JiraFetchResult,
-) -> list[dict[str, Any]] | None:
-    """The remote links to store for a changed issue, or None to keep the stored ones.
+) -> object | list[dict[str, Any]] | None:
+    """FETCH, the remote links to store for a changed issue, or None to keep the stored
+    ones.
 
     Fetched when the remote-link items of the changelog differ from the stored issue's
     (a link added, changed or removed since) or none were ever fetched for them; an
     issue whose changelog shows no remote link has none, and costs no request.
     """
     if history != was or (history and not stored):
-        result.remotelink_requests += 1
-        return source.remote_links(key)
+        return FETCH
     return None if stored else []
 
 

@@ -11,6 +11,8 @@ import base64
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -62,17 +64,33 @@ AUTH_MESSAGES = {
 
 
 class Stats:
-    """Counts every request received, by API and by method + route template."""
+    """Counts every request received, by API and by method + route template, and the
+    most requests each API had in flight at once."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.by_api: Counter[str] = Counter()
         self.by_endpoint: Counter[str] = Counter()
+        self.in_flight: Counter[str] = Counter()
+        self.most_in_flight: Counter[str] = Counter()
 
     def record(self, api: str | None, endpoint: str) -> None:
         with self._lock:
             self.by_api[api or "other"] += 1
             self.by_endpoint[endpoint] += 1
+
+    @contextmanager
+    def serving(self, api: str | None) -> Iterator[None]:
+        """While one request of ``api`` is being answered."""
+        name = api or "other"
+        with self._lock:
+            self.in_flight[name] += 1
+            self.most_in_flight[name] = max(self.most_in_flight[name], self.in_flight[name])
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight[name] -= 1
 
     def snapshot(self, faults: FaultPlan | None) -> dict[str, Any]:
         with self._lock:
@@ -82,6 +100,7 @@ class Stats:
             out: dict[str, Any] = {
                 "requests": requests,
                 "by_endpoint": dict(sorted(self.by_endpoint.items())),
+                "most_in_flight": dict(sorted(self.most_in_flight.items())),
             }
         if faults is not None:
             out["faults"] = dict(sorted(faults.injected.items()))
@@ -91,6 +110,7 @@ class Stats:
         with self._lock:
             self.by_api.clear()
             self.by_endpoint.clear()
+            self.most_in_flight.clear()
 
 
 class ConnectionReset(ConnectionError):
@@ -147,7 +167,10 @@ class Emulator:
         matched = self.router.match(request.method, path)
         endpoint = f"{request.method} {matched[0].template if matched else path}"
         self.stats.record(api, endpoint)
+        with self.stats.serving(api):
+            return self._serve(request, api, matched, path)
 
+    def _serve(self, request: Request, api: str | None, matched: Any, path: str) -> Response:
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
 
