@@ -132,6 +132,8 @@ def nightly(work: Path, emulator: Emulator, as_of: str, extra_env: dict[str, str
         "layers_s": layer_times(work / "dagster_home"),
         "requests": stats["requests"],
         "requests_total": sum(stats["requests"].values()),
+        # at most operations.parallel_requests per API (lib/inflight.py)
+        "most_in_flight": stats.get("most_in_flight", {}),
         "by_endpoint": stats["by_endpoint"],
         "listings": listing_minimum(db, stats["by_endpoint"]),
         "peak_rss_mb": round(int(peak) / 1024),
@@ -316,7 +318,7 @@ def report(name: str, run: dict[str, Any]) -> None:
     print(
         f"{name}: {run['wall_s']} s, {run['requests_total']} requests, "
         f"peak {run['peak_rss_mb']} MB, CPU job {run['job_cpu_s']} s and emulator "
-        f"{run['emulator_cpu_s']} s, layers {run['layers_s']}",
+        f"{run['emulator_cpu_s']} s, at once {run['most_in_flight']}, layers {run['layers_s']}",
         file=sys.stderr,
         flush=True,
     )

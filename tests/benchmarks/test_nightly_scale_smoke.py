@@ -39,6 +39,9 @@ def test_three_runs_are_measured(results: dict) -> None:
         assert figures["job_cpu_s"] > 0 and figures["emulator_cpu_s"] >= 0
         assert sum(figures["by_endpoint"].values()) == figures["requests_total"]
     assert results["first"]["emulator_cpu_s"] > 0  # thousands of requests served
+    # the per-object calls went out two at a time, never more (the default policy)
+    assert results["first"]["most_in_flight"]["gitlab"] == 2
+    assert max(results["first"]["most_in_flight"].values()) <= 2
 
 
 def test_quiet_and_next_day_runs_ask_for_what_changed(results: dict) -> None:
