@@ -2,7 +2,8 @@
 run after one simulated day, with the emulator in its own process.
 
     uv run python benchmarks/nightly_scale.py --issues 10000 --flavor server \
-        --latency-ms 20 --work /tmp/bench-10k [--memory-limit 1GB] [--json out.json]
+        --latency-ms 20 --work /tmp/bench-10k [--memory-limit 1GB] [--policy FILE] \
+        [--json out.json]
 
 Each nightly is ``driftgate run`` in its own process (the product's command, in-process
 executor), so the peak RSS measured is the job's alone; the emulator
@@ -135,7 +136,7 @@ def nightly(work: Path, emulator: Emulator, as_of: str, extra_env: dict[str, str
         # at most operations.parallel_requests per API (lib/inflight.py)
         "most_in_flight": stats.get("most_in_flight", {}),
         "by_endpoint": stats["by_endpoint"],
-        "listings": listing_minimum(db, stats["by_endpoint"]),
+        "listings": listing_minimum(db, stats["by_endpoint"], extra_env.get("DRIFTGATE_POLICY")),
         "peak_rss_mb": round(int(peak) / 1024),
         "job_cpu_s": round(float(cpu), 1),
         # what serving the requests cost the sandbox: a floor under the wall time when the
@@ -175,10 +176,12 @@ def layer_of(step_key: str) -> str:
     return head if head in ("chain", "analysis", "reports") else "checks and other"
 
 
-def listing_minimum(db: Path, by_endpoint: dict[str, int]) -> dict[str, dict[str, Any]]:
+def listing_minimum(
+    db: Path, by_endpoint: dict[str, int], policy: str | None = None
+) -> dict[str, dict[str, Any]]:
     """Per listed object type: the requests its listing endpoints took against
     ``ceil(listed / page_size)`` per listing scope in the latest run."""
-    page = load_policy().ingest.page_size
+    page = (load_policy(Path(policy)) if policy else load_policy()).ingest.page_size
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute(
             """
@@ -215,6 +218,9 @@ def main() -> None:
     )
     parser.add_argument("--memory-limit", help="DRIFTGATE_DUCKDB_MEMORY_LIMIT for the job")
     parser.add_argument("--threads", help="DRIFTGATE_DUCKDB_THREADS for the job")
+    parser.add_argument(
+        "--policy", help="DRIFTGATE_POLICY for the job (e.g. operations.requests_per_step: 1)"
+    )
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument(
         "--keep-first",
@@ -246,6 +252,8 @@ def main() -> None:
         extra_env["DRIFTGATE_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     if args.threads:
         extra_env["DRIFTGATE_DUCKDB_THREADS"] = args.threads
+    if args.policy:
+        extra_env["DRIFTGATE_POLICY"] = str(Path(args.policy).resolve())
 
     started = time.monotonic()
     if args.dataset:  # advance rewrites the dataset: work on a copy
