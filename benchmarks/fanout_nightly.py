@@ -6,8 +6,9 @@ executor, each unit of the policy's scope fetched in its own step.
 The dataset (``driftgate sandbox generate --scale medium``) is served by ``driftgate
 sandbox serve`` in its own process, with ``--latency-ms`` added to every answer; the
 policy lists each Jira project, GitLab group and Confluence space of the dataset (one
-unit each); the Dagster instance limits pools ``jira``, ``gitlab``, ``confluence`` to
-``--source-pool`` each and ``duckdb`` to 1. Both runs go through ``dg launch --job
+unit each) and allows ``--source-pool`` requests in flight per source; the Dagster
+instance's pools come from the policy (``driftgate pools``: ``parallel_requests //
+requests_per_step`` fetch steps per source, ``duckdb`` 1). Both runs go through ``dg launch --job
 nightly`` into fresh databases, judged as of the dataset's ``as_of``; the analysis tables
 are then compared (tests/operations/test_multiprocess.py's comparison).
 """
@@ -38,7 +39,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dataset", required=True, help="a generated dataset folder")
     parser.add_argument("--latency-ms", type=int, default=20)
-    parser.add_argument("--source-pool", type=int, default=2)
+    parser.add_argument(
+        "--source-pool", type=int, default=2, help="the policy's parallel_requests per source"
+    )
     parser.add_argument("--work", help="folder for databases and the instance (default: temp)")
     args = parser.parse_args()
     dataset = Path(args.dataset).resolve()
@@ -48,6 +51,7 @@ def main() -> None:
     manifest = json.loads((dataset / "manifest.json").read_text())
     policy = yaml.safe_load((REPO / "dagster_project/policy/default.yaml").read_text())
     policy["scope"] = scope_of(dataset)
+    policy["operations"]["parallel_requests"] = dict.fromkeys(SOURCES, args.source_pool)
     (work / "policy.yaml").write_text(yaml.safe_dump(policy))
     home = work / "dagster_home"
     home.mkdir(exist_ok=True)
@@ -56,12 +60,12 @@ def main() -> None:
         "telemetry:\n  enabled: false\n"
     )
     dg = str(Path(sys.executable).with_name("dg"))
-    for source in ("jira", "gitlab", "confluence"):
-        subprocess.run(
-            [str(Path(sys.executable).with_name("dagster")), "instance", "concurrency", "set", source,
-             str(args.source_pool)],
-            env={**os.environ, "DAGSTER_HOME": str(home)}, check=True, capture_output=True,
-        )  # fmt: skip
+    # the pools as the policy sets them: parallel_requests // requests_per_step steps
+    subprocess.run(
+        [str(Path(sys.executable).with_name("driftgate")), "pools"],
+        env={**os.environ, "DAGSTER_HOME": str(home), "DRIFTGATE_POLICY": str(work / "policy.yaml")},
+        check=True, capture_output=True,
+    )  # fmt: skip
 
     serve = subprocess.Popen(
         [str(Path(sys.executable).with_name("driftgate")), "sandbox", "serve",
@@ -129,6 +133,7 @@ def main() -> None:
     )
 
 
+SOURCES = ("jira", "gitlab", "confluence")
 RAW = "SELECT source, object_type, object_key, content_hash, deleted FROM raw.objects"
 
 
