@@ -621,3 +621,45 @@ def test_tags_are_the_refs_that_are_not_branches(serve):
     assert [t.name for t in tags] == ["v1.4.0"]
     assert len(tags[0].target) == 40 and tags[0].commit["id"] == tags[0].target
     assert gl.projects.get(202, lazy=True).tags.list(get_all=True) == []
+
+
+def test_a_branch_points_at_the_head_of_its_latest_merge_request(tmp_path):
+    """The branch index answers what a scan of the project's MRs would: the head of the
+    most recently updated MR of that source branch whose head is a known commit."""
+    from dagster_project.sandbox.simulator import generate
+
+    generate(tmp_path / "org", seed=3, issues=60, flavor="server")
+    running = server.build(str(tmp_path / "org"))
+    api = running.app.gitlab
+    try:
+        checked = 0
+        for project in api.projects:
+            pid = int(project["id"])
+            graph = api._project_commits(pid)
+            mrs = api._project_mrs(pid)
+            for branch in {m["source_branch"] for m in mrs} - {project.get("default_branch")}:
+                known = [m for m in mrs if m["source_branch"] == branch and m["sha"] in graph]
+                want = max(known, key=lambda m: m["updated_at"])["sha"] if known else None
+                assert api._ref_head(project, branch) == want, (pid, branch)
+                checked += want is not None
+        assert checked > 0
+    finally:
+        running.app.dataset.close()  # built, never started
+
+
+def test_warm_builds_the_indexes_before_any_request(tmp_path):
+    """``POST /_sandbox/warm`` builds what first requests would, and counts no request."""
+    from dagster_project.sandbox.simulator import generate
+
+    generate(tmp_path / "org", seed=3, issues=60, flavor="server")
+    running = server.start(str(tmp_path / "org"))
+    try:
+        assert not running.app.jira._loaded
+        assert requests.post(f"{running.url}/_sandbox/warm", timeout=60).status_code == 204
+        assert running.app.jira._loaded
+        built = set(running.app.gitlab._lazy._values)
+        assert {"mrs_by_project", "commits_by_project", "main_tips", "mr_positions"} <= built
+        assert any(name.startswith("branch_heads:") for name in built)
+        assert sum(sandbox_stats(running.url)["requests"].values()) == 0
+    finally:
+        running.stop()

@@ -170,6 +170,9 @@ class JiraApi:
         self.now = parse_ts(as_of) if as_of else datetime.now(UTC)
 
     # -- dataset ------------------------------------------------------------------------
+    def warm(self) -> None:
+        self._load()
+
     def _load(self) -> None:
         """Index the dataset on first use, so starting the emulator stays cheap."""
         with self._lock:
