@@ -77,7 +77,7 @@ class RunWatcher:
 
     def __init__(self, instance: dg.DagsterInstance, run_id: str, *, echo: bool, every_s=0.5):
         self.instance, self.run_id, self.echo, self.every_s = instance, run_id, echo, every_s
-        self._seen = 0
+        self._cursor: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -97,15 +97,20 @@ class RunWatcher:
             self._print_new()
 
     def _print_new(self) -> None:
-        try:
-            records = self.instance.all_logs(self.run_id)
-        except Exception:  # the run's storage may not exist yet
-            return
-        for record in records[self._seen :]:
-            line = self._line(record)
-            if line:
-                print(scrub(line, _secrets()), flush=True)
-        self._seen = len(records)
+        """The events since the last look (a cursor: a long run's log is not read again
+        every half second)."""
+        while True:
+            try:
+                page = self.instance.get_records_for_run(self.run_id, cursor=self._cursor)
+            except Exception:  # the run's storage may not exist yet
+                return
+            for record in page.records:
+                line = self._line(record.event_log_entry)
+                if line:
+                    print(scrub(line, _secrets()), flush=True)
+            self._cursor = page.cursor
+            if not page.has_more:
+                return
 
     @staticmethod
     def _line(record: Any) -> str | None:

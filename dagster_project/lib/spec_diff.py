@@ -54,6 +54,9 @@ from urllib.parse import unquote
 
 import yaml
 
+# libyaml's safe loader where PyYAML was built with it (the same documents, several
+# times faster on large specs), else the pure-Python one.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _MAX_REF_DEPTH = 16
 _NODE_BUDGET = 2_000_000  # nodes after inlining; guards against ref blow-up
@@ -188,7 +191,7 @@ def _load(text: Any, side: str) -> _Spec:
     if not isinstance(text, str):
         raise _SpecError(f"{side} spec is {_what(text)}, not text")
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 -- a safe loader
     except yaml.YAMLError as exc:
         raise _SpecError(f"{side} spec is not valid YAML or JSON: {_line(exc)}") from None
     if not isinstance(doc, dict):
