@@ -152,8 +152,10 @@ def nightly(
         "most_in_flight": stats.get("most_in_flight", {}),
         "by_endpoint": stats["by_endpoint"],
         "listings": listing_minimum(db, stats["by_endpoint"], extra_env.get("DRIFTGATE_POLICY")),
-        "peak_rss_mb": round(int(peak) / 1024),
-        "job_cpu_s": round(float(cpu), 1),
+        # In process: the job's own figures. Multiprocess: the steps run in children of
+        # Dagster's forkserver, which the wrapper never waits for: not measured.
+        "peak_rss_mb": round(int(peak) / 1024) if executor == "in_process" else None,
+        "job_cpu_s": round(float(cpu), 1) if executor == "in_process" else None,
         # what serving the requests cost the sandbox: a floor under the wall time when the
         # job and the emulator share the machine's cores
         "emulator_cpu_s": None
