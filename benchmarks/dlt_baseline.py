@@ -62,7 +62,6 @@ from dagster_project.sandbox.dataset import scope_of
 from dagster_project.sandbox.runtime import emulator_env
 
 REPO = Path(__file__).resolve().parents[1]
-MULTIPROCESS = REPO / "dagster_project" / "run_config" / "nightly_multiprocess.yaml"
 DEFAULT_POLICY = REPO / "dagster_project" / "policy" / "default.yaml"
 SOURCES = ("jira", "gitlab", "confluence")
 PAGE = 100  # the policy's ingest.page_size
@@ -541,7 +540,7 @@ def run_driftgate(args: argparse.Namespace) -> None:
     import dagster as dg
     import yaml
 
-    from dagster_project.defs.automation import apply_pool_limits
+    from dagster_project.defs.automation import MULTIPROCESS_RUN_CONFIG, apply_pool_limits
     from dagster_project.lib.policy import load_policy
 
     with dg.DagsterInstance.get() as instance:
@@ -549,7 +548,7 @@ def run_driftgate(args: argparse.Namespace) -> None:
         result = dg.execute_job(
             dg.reconstructable(nightly_job),
             instance=instance,
-            run_config=yaml.safe_load(MULTIPROCESS.read_text()),
+            run_config=yaml.safe_load(MULTIPROCESS_RUN_CONFIG.read_text()),
             asset_selection=[dg.AssetKey(["raw", s]) for s in SOURCES],
             raise_on_error=False,
         )
@@ -816,12 +815,10 @@ def run_tool(
                 str(folder), "--workers", str(args.workers)]  # fmt: skip
         db = folder / "dlt.duckdb"
     else:
-        home = folder / "dagster_home"
-        home.mkdir()
-        (home / "dagster.yaml").write_text(
-            "concurrency:\n  pools:\n    granularity: op\n    default_limit: 1\n"
-            "telemetry:\n  enabled: false\n"
-        )
+        # imported here: the dlt side's process must not load Dagster
+        from dagster_project.defs.automation import pooled_home
+
+        home = pooled_home(folder / "dagster_home")
         db = folder / "driftgate.duckdb"
         manifest = json.loads((Path(args.dataset) / "manifest.json").read_text())
         env.update(

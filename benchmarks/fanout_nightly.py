@@ -30,9 +30,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from dagster_project.defs.automation import (  # noqa: E402
+    MULTIPROCESS_RUN_CONFIG,
+    pooled_home,
+)
 from dagster_project.sandbox.dataset import scope_of  # noqa: E402
 from dagster_project.sandbox.runtime import emulator_env  # noqa: E402
-from tests.operations.test_multiprocess import MULTIPROCESS, normalized, query  # noqa: E402
+from tests.operations.test_multiprocess import normalized, query  # noqa: E402
 
 
 def main() -> None:
@@ -53,12 +57,7 @@ def main() -> None:
     policy["scope"] = scope_of(dataset)
     policy["operations"]["parallel_requests"] = dict.fromkeys(SOURCES, args.source_pool)
     (work / "policy.yaml").write_text(yaml.safe_dump(policy))
-    home = work / "dagster_home"
-    home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text(
-        "concurrency:\n  pools:\n    granularity: op\n    default_limit: 1\n"
-        "telemetry:\n  enabled: false\n"
-    )
+    home = pooled_home(work / "dagster_home")
     dg = str(Path(sys.executable).with_name("dg"))
     # the pools as the policy sets them: parallel_requests // requests_per_step steps
     subprocess.run(
@@ -82,7 +81,10 @@ def main() -> None:
             "DRIFTGATE_AS_OF": manifest["as_of"],
         }  # fmt: skip
         results = {}
-        for name, extra in (("in_process", []), ("multiprocess", ["-c", str(MULTIPROCESS)])):
+        for name, extra in (
+            ("in_process", []),
+            ("multiprocess", ["-c", str(MULTIPROCESS_RUN_CONFIG)]),
+        ):
             folder = work / name
             folder.mkdir(exist_ok=True)
             run_env = {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 import requests
@@ -33,6 +34,10 @@ FRESH_ASSETS = [
     dg.AssetKey(["reports", "html_report"]),
 ]
 WEBHOOK_VAR = "DRIFTGATE_ALERT_WEBHOOK"
+# The run config that chooses the multiprocess executor (README, "Running in parallel").
+MULTIPROCESS_RUN_CONFIG = (
+    Path(__file__).resolve().parents[1] / "run_config" / "nightly_multiprocess.yaml"
+)
 # Every run of the nightly job writes the one DuckDB file: a run coordinator limit on this
 # tag (docs/deploy.md) keeps a second run queued instead of failing on the file lock.
 WRITER_TAG = {"driftgate/writer": "duckdb"}
@@ -93,6 +98,18 @@ def pool_limits(policy: Policy) -> dict[str, int]:
     ops = policy.operations
     limits = {source: ops.step_slots(source) for source in ops.parallel_requests.model_dump()}
     return {**limits, "duckdb": 1}
+
+
+def pooled_home(home: Path) -> Path:
+    """A scratch Dagster home (tests, benchmarks) whose instance holds every step to its
+    pool, as README's "Running in parallel" configures it; telemetry off. The limits
+    themselves come from :func:`apply_pool_limits` (``driftgate pools``)."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(
+        "concurrency:\n  pools:\n    granularity: op\n    default_limit: 1\n"
+        "telemetry:\n  enabled: false\n"
+    )
+    return home
 
 
 def apply_pool_limits(instance: dg.DagsterInstance, policy: Policy) -> dict[str, int]:

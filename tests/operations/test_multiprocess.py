@@ -22,7 +22,11 @@ import duckdb
 import pytest
 import yaml
 
-from dagster_project.defs.automation import apply_pool_limits
+from dagster_project.defs.automation import (
+    MULTIPROCESS_RUN_CONFIG,
+    apply_pool_limits,
+    pooled_home,
+)
 from dagster_project.lib.policy import load_policy
 from dagster_project.sandbox.simulator import generate
 
@@ -30,7 +34,6 @@ from dagster_project.sandbox.simulator import generate
 pytestmark = pytest.mark.timeout(900)
 
 REPO = Path(__file__).resolve().parents[2]
-MULTIPROCESS = REPO / "dagster_project" / "run_config" / "nightly_multiprocess.yaml"
 AS_OF = "2026-03-31T18:00:00Z"
 # Several units per source; payments-api is also in the payments group (fetched twice).
 SCOPE = {
@@ -95,12 +98,7 @@ def runs(organisation, tmp_path_factory):
     policy["operations"]["parallel_requests"] = dict.fromkeys(UNITS, SOURCE_POOL)
     policy["operations"]["requests_per_step"] = 1  # so each pool allows SOURCE_POOL steps
     (tmp / "policy.yaml").write_text(yaml.safe_dump(policy))
-    home = tmp / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(
-        "concurrency:\n  pools:\n    granularity: op\n    default_limit: 1\n"
-        "telemetry:\n  enabled: false\n"
-    )
+    home = pooled_home(tmp / "dagster_home")
     # the pools as the policy sets them (`driftgate pools`)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         limits = apply_pool_limits(instance, load_policy(tmp / "policy.yaml"))
@@ -108,7 +106,7 @@ def runs(organisation, tmp_path_factory):
     running = server.start(str(organisation))
     try:
         in_process = launch(tmp, running.url, "in_process")
-        multiprocess = launch(tmp, running.url, "multiprocess", MULTIPROCESS)
+        multiprocess = launch(tmp, running.url, "multiprocess", MULTIPROCESS_RUN_CONFIG)
     finally:
         running.stop()
     print(f"\nnightly in process {in_process[1]:.1f}s, multiprocess {multiprocess[1]:.1f}s")
