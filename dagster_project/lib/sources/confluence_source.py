@@ -338,10 +338,9 @@ def _page_batch(
     the watermark (the latest ``version.when`` among the pages it stores)."""
     batch = Batch()
     newest: datetime | None = None
-    results = list(results)
-    histories = _histories(source, results, known, stored_versions)
-    for raw in results:
-        page, reason = check_page(raw)
+    checked = [(raw, *check_page(raw)) for raw in results]
+    histories = _histories(source, [page for _, page, _ in checked], known, stored_versions)
+    for raw, page, reason in checked:
         if page is None:
             key = raw.get("id") if isinstance(raw, dict) else None
             batch.quarantined.append(Quarantined("page", _text_or_none(key), reason or "", raw))
@@ -367,15 +366,14 @@ def _needed_versions(page: PagePayload, stored_versions: dict[str, set[int]]) ->
 
 def _histories(
     source: ConfluenceSource,
-    results: list[Any],
+    pages: list[PagePayload | None],
     known: dict[str, int],
     stored_versions: dict[str, set[int]],
 ) -> dict[tuple[str, int], list[Any] | None]:
-    """The version histories a listing page needs, fetched up to ``source.in_flight`` at
-    once, by (page id, current version number)."""
+    """The version histories the valid pages of a listing page need, fetched up to
+    ``source.in_flight`` at once, by (page id, current version number)."""
     wanted: dict[tuple[str, int], set[int]] = {}
-    for raw in results:
-        page, _reason = check_page(raw)
+    for page in pages:
         if page is None or known.get(page.id) == page.version.number:
             continue
         needed = _needed_versions(page, stored_versions)

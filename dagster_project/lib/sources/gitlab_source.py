@@ -917,7 +917,7 @@ class GitlabIngest:
             optional=True,  # no repository, or an empty one: no files
         ):
             batch = Batch()
-            unread: list[TreeEntry] = []
+            unread: list[tuple[str, TreeEntry]] = []
             for raw in page.items:
                 try:
                     entry = TreeEntry.model_validate(raw)
@@ -938,12 +938,13 @@ class GitlabIngest:
                 present.add(key)
                 if stored.get(key) == entry.id:
                     continue  # same blob: content unchanged
-                unread.append(entry)
+                unread.append((key, entry))
             payloads = in_order(
-                lambda e: self._file_payload(project.id, ref, e), unread, self.source.in_flight
+                lambda read: self._file_payload(project.id, ref, read[1]),
+                unread,
+                self.source.in_flight,
             )
-            for entry, payload in zip(unread, payloads, strict=True):
-                key = f"{scope}:{ref}:{entry.path}"
+            for (key, _entry), payload in zip(unread, payloads, strict=True):
                 batch.objects.append(RawObject("file", key, payload, parent))
             self.result.files_fetched += len(unread)
             self.store.commit(batch)

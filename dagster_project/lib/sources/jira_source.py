@@ -330,28 +330,34 @@ def _issue_objects(
     result: JiraFetchResult,
 ) -> list[RawObject]:
     """The changed issues of one search page, each with its remote links where they are
-    new or may have changed (see :func:`_links_to_store`)."""
+    new or may have changed (see :func:`_links_may_have_changed`); those are fetched up
+    to ``source.in_flight`` at once."""
     before = store.stored_parts("issue", changed, "$.changelog.histories")
     stored_links = set(store.known_hashes("remotelink", changed))
-    plans = {
-        key: _links_plan(
+    to_fetch = [
+        key
+        for key, raw in changed.items()
+        if _links_may_have_changed(
             remote_link_history((raw.get("changelog") or {}).get("histories")),
             remote_link_history(before.get(key)),
             key in stored_links,
         )
-        for key, raw in changed.items()
-    }
-    to_fetch = [key for key, plan in plans.items() if plan is FETCH]
+    ]
     result.remotelink_requests += len(to_fetch)
-    links_of = in_order(source.remote_links, to_fetch, source.in_flight)
-    fetched = dict(zip(to_fetch, links_of, strict=True))
+    fetched = dict(
+        zip(to_fetch, in_order(source.remote_links, to_fetch, source.in_flight), strict=True)
+    )
     objects: list[RawObject] = []
     for key, raw in changed.items():
         objects.append(RawObject("issue", key, raw))
-        links = fetched[key] if plans[key] is FETCH else plans[key]
-        if links is not None:
-            payload = {"issue_key": key, "links": links}
-            objects.append(RawObject("remotelink", key, payload, parent_key=key))
+        if key in fetched:
+            links = fetched[key]
+        elif key in stored_links:
+            continue  # the stored links still hold
+        else:
+            links = []  # no remote link in the changelog: none, and no request
+        payload = {"issue_key": key, "links": links}
+        objects.append(RawObject("remotelink", key, payload, parent_key=key))
     return objects
 
 
@@ -367,24 +373,16 @@ def remote_link_history(histories: Any) -> tuple[tuple[str, str, str], ...]:
     return tuple(sorted(found))
 
 
-FETCH = object()  # the remote links must be asked for
-
-
-def _links_plan(
+def _links_may_have_changed(
     history: tuple[tuple[str, str, str], ...],
     was: tuple[tuple[str, str, str], ...],
     stored: bool,
-) -> object | list[dict[str, Any]] | None:
-    """FETCH, the remote links to store for a changed issue, or None to keep the stored
-    ones.
-
-    Fetched when the remote-link items of the changelog differ from the stored issue's
-    (a link added, changed or removed since) or none were ever fetched for them; an
-    issue whose changelog shows no remote link has none, and costs no request.
-    """
-    if history != was or (history and not stored):
-        return FETCH
-    return None if stored else []
+) -> bool:
+    """Whether a changed issue's remote links must be asked for: the remote-link items of
+    its changelog differ from the stored issue's (a link added, changed or removed since)
+    or none were ever fetched for them. An issue whose changelog shows no remote link
+    has none, and costs no request."""
+    return history != was or (bool(history) and not stored)
 
 
 def _complete_changelog(source: JiraSource, raw: dict[str, Any], result: JiraFetchResult) -> None:
