@@ -176,7 +176,8 @@ def test_full_ingest_stores_exactly_the_dataset(handmade_full):
     label_rows = table(db, "SELECT page_id, label FROM chain.page_labels")
     assert sorted(label_rows) == sorted((p, lab) for p in pages for lab in labels_of(pages[p]))
     assert quarantine(db) == []
-    assert table(db, "SELECT object_key FROM raw.latest WHERE object_type = 'space'") == [
+    spaces = "SELECT object_key FROM raw.latest WHERE object_type = 'space' ORDER BY object_key"
+    assert table(db, spaces) == [
         ("DOC",),
         ("OPS",),
     ]
