@@ -42,6 +42,7 @@ from dagster_project.lib.spec_diff import diff_specs
 from dagster_project.lib.sql import JsonValue, run_sql
 from dagster_project.lib.storage_format import carries_marker, issue_mentions, storage_to_text
 from dagster_project.lib.text_diff import changed_sections, changed_words
+from dagster_project.lib.udf_memo import UdfMemo
 
 DIFF_COUNTS_TYPE = duckdb.struct_type({"added": "INTEGER", "removed": "INTEGER"})
 DIFF_LINES_TYPE = duckdb.struct_type({"added": "INTEGER[]", "removed": "INTEGER[]"})
@@ -85,8 +86,10 @@ def _text_of_json(value: str | None) -> str | None:
     return to_text(decoded)
 
 
-def register_functions(con: duckdb.DuckDBPyConnection) -> None:
-    """Idempotent: a connection that already has the functions keeps them."""
+def register_functions(con: duckdb.DuckDBPyConnection, memo: UdfMemo | None = None) -> None:
+    """Idempotent: a connection that already has the functions keeps them. With ``memo``
+    the pure text functions the analysis layer calls answer from it (lib/udf_memo.py),
+    replacing whatever versions the connection had."""
     _create(con, "driftgate_text", _text_of_json, ["VARCHAR"], "VARCHAR")
     # Confluence storage format (lib/storage_format.py).
     _create(con, "driftgate_storage_text", _storage_text, ["VARCHAR"], "VARCHAR")
@@ -96,25 +99,34 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     _create(con, "driftgate_glob_match", _glob_match, ["VARCHAR", "VARCHAR[]"], "BOOLEAN")
     _create(con, "driftgate_glob_pieces", _glob_pieces, ["VARCHAR[]"], "VARCHAR[][]")
     _create(con, "driftgate_diff_counts", _diff_counts, ["VARCHAR"], DIFF_COUNTS_TYPE)
-    _create(con, "driftgate_diff_lines", _diff_lines, ["VARCHAR"], DIFF_LINES_TYPE)
     _create(con, "driftgate_issue_keys", _issue_keys, ["VARCHAR"], "VARCHAR[]")
-    # Requirement recognisers over rich text (lib/recognisers.py); NULL inputs give
-    # False or [], never NULL; a NULL placeholder list means the defaults.
-    _create(con, "driftgate_meaningful", meaningful_text, ["VARCHAR", "VARCHAR[]"], "BOOLEAN")
-    _create(con, "driftgate_section_present", section_present,
-            ["VARCHAR", "VARCHAR", "VARCHAR[]"], "BOOLEAN")  # fmt: skip
-    _create(
-        con, "driftgate_section_has_table", section_has_table, ["VARCHAR", "VARCHAR"], "BOOLEAN"
-    )
-    _create(con, "driftgate_section_text", section_body, ["VARCHAR", "VARCHAR"], "VARCHAR")
     _create(con, "driftgate_storage_headings", storage_headings, ["VARCHAR"], "VARCHAR[]")
     _create(con, "driftgate_has_sections", has_sections, ["VARCHAR", "VARCHAR[]"], "BOOLEAN")
-    # How much and where a page changed (lib/text_diff.py); API specs (lib/spec_diff.py).
-    _create(con, "driftgate_changed_words", changed_words,
-            ["VARCHAR", "VARCHAR", "VARCHAR"], "INTEGER")  # fmt: skip
-    _create(con, "driftgate_changed_sections", changed_sections,
-            ["VARCHAR", "VARCHAR", "VARCHAR[]", "VARCHAR"], SECTIONS_TYPE)  # fmt: skip
-    _create(con, "driftgate_spec_diff", _spec_diff, ["VARCHAR", "VARCHAR"], SPEC_DIFF_TYPE)
+    for name, fn, params, returns in _memoizable():
+        if memo is None:
+            _create(con, name, fn, params, returns)
+        else:
+            _replace(con, name, memo.wrap(name, fn), params, returns)
+
+
+def _memoizable() -> list[tuple[str, Any, list[Any], Any]]:
+    """The pure text functions of the analysis layer: parsing their texts is most of its
+    time."""
+    return [
+        ("driftgate_diff_lines", _diff_lines, ["VARCHAR"], DIFF_LINES_TYPE),
+        # Requirement recognisers over rich text (lib/recognisers.py); NULL inputs give
+        # False or [], never NULL; a NULL placeholder list means the defaults.
+        ("driftgate_meaningful", meaningful_text, ["VARCHAR", "VARCHAR[]"], "BOOLEAN"),
+        ("driftgate_section_present", section_present,
+         ["VARCHAR", "VARCHAR", "VARCHAR[]"], "BOOLEAN"),
+        ("driftgate_section_has_table", section_has_table, ["VARCHAR", "VARCHAR"], "BOOLEAN"),
+        ("driftgate_section_text", section_body, ["VARCHAR", "VARCHAR"], "VARCHAR"),
+        # How much and where a page changed (lib/text_diff.py); API specs (lib/spec_diff.py).
+        ("driftgate_changed_words", changed_words, ["VARCHAR", "VARCHAR", "VARCHAR"], "INTEGER"),
+        ("driftgate_changed_sections", changed_sections,
+         ["VARCHAR", "VARCHAR", "VARCHAR[]", "VARCHAR"], SECTIONS_TYPE),
+        ("driftgate_spec_diff", _spec_diff, ["VARCHAR", "VARCHAR"], SPEC_DIFF_TYPE),
+    ]  # fmt: skip
 
 
 def _create(con: duckdb.DuckDBPyConnection, name: str, fn: Any, params: list, returns: Any) -> None:
@@ -122,6 +134,16 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, fn: Any, params: list, re
         con.create_function(name, fn, params, returns, null_handling="special")
     except (duckdb.CatalogException, duckdb.NotImplementedException):  # already there
         pass
+
+
+def _replace(
+    con: duckdb.DuckDBPyConnection, name: str, fn: Any, params: list, returns: Any
+) -> None:
+    try:
+        con.remove_function(name)
+    except duckdb.InvalidInputException:  # not registered on this connection yet
+        pass
+    con.create_function(name, fn, params, returns, null_handling="special")
 
 
 def _spec_diff(approved: str | None, current: str | None) -> dict[str, Any] | None:
@@ -307,7 +329,8 @@ def build_table(
         raise ValueError(f"bad table name {layer}.{table}")
     con.execute("SET TimeZone = 'UTC'")
     ensure_raw_schema(con)  # a database from an older version gains the raw macros/views
-    register_functions(con)
+    memo = None if layer == "chain" else UdfMemo.load(con, f"{layer}.{table}")
+    register_functions(con, memo)
     for name, frame in policy_frames(policy).items():
         con.register(name, frame)
     variables = policy_variables(policy, as_of)
@@ -316,4 +339,6 @@ def build_table(
         build_chain_table(con, table, str(variables["policy"]))
     else:
         run_sql(con, f"{layer}/{table}")
+    if memo is not None:
+        memo.save(con)
     return con.execute(f"SELECT count(*) FROM {layer}.{table}").fetchone()[0]  # noqa: S608

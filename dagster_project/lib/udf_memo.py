@@ -1,0 +1,100 @@
+"""Answers of the analysis layer's Python text functions, kept from one build to the next.
+
+The recognisers and differs the analysis SQL calls (requirement sections, placeholders,
+changed words and sections, API spec diffs) are pure: the same arguments give the same
+answer. Their arguments are texts that seldom change overnight, yet parsing them was
+most of a quiet night's analysis at 100,000 issues. A table build therefore looks each
+answer up by a digest of the function's name and arguments before computing it, and
+keeps the answers it used in ``analysis_state.udf_memo`` for the next build of the same
+table. Entries are bound to the code: one written by another version of ``lib/`` is
+never read (``code_fingerprint``), so a changed recogniser recomputes every answer once.
+What one build did not use is dropped, so the memo holds one night's texts, not history.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from dagster_project.lib.incremental import code_fingerprint
+
+_SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS analysis_state;
+CREATE TABLE IF NOT EXISTS analysis_state.udf_memo (
+    table_name  VARCHAR NOT NULL,  -- the table whose build used the answer
+    code        VARCHAR NOT NULL,  -- code_fingerprint() of the version that computed it
+    call        BLOB NOT NULL,     -- digest of the function's name and arguments
+    answer      VARCHAR NOT NULL   -- the answer as JSON
+);
+"""
+_ROWS = pa.schema([("call", pa.binary()), ("answer", pa.string())])
+
+
+def _call_digest(name: str, args: tuple[Any, ...]) -> bytes:
+    text = json.dumps([name, *args], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+class UdfMemo:
+    """One table build's memo: what earlier builds answered, and what this one used."""
+
+    def __init__(self, table: str, known: dict[bytes, str]):
+        self.table = table
+        self.known = known
+        self.used: dict[bytes, str] = {}
+        self.computed = 0  # answers this build computed rather than found
+
+    @classmethod
+    def load(cls, con: duckdb.DuckDBPyConnection, table: str) -> UdfMemo:
+        con.execute(_SCHEMA)
+        rows = con.execute(
+            "SELECT call, answer FROM analysis_state.udf_memo WHERE table_name = ? AND code = ?",
+            [table, code_fingerprint()],
+        ).fetchall()
+        return cls(table, {bytes(call): answer for call, answer in rows})
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` answering from the memo where it can; DuckDB may call it from several
+        threads, which only ever add the same answer for the same digest."""
+
+        @functools.wraps(fn)  # DuckDB reads the arity from the signature
+        def memoized(*args: Any) -> Any:
+            call = _call_digest(name, args)
+            answer = self.known.get(call)
+            if answer is None:
+                result = fn(*args)
+                self.computed += 1
+                self.used[call] = json.dumps(result, ensure_ascii=False)
+                return result
+            self.used[call] = answer
+            return json.loads(answer)
+
+        return memoized
+
+    def save(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Replace the table's entries with the answers this build used."""
+        rows = pa.Table.from_pydict(
+            {"call": list(self.used), "answer": list(self.used.values())}, schema=_ROWS
+        )
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM analysis_state.udf_memo WHERE table_name = ?", [self.table])
+            con.register("udf_memo_rows", rows)
+            try:
+                con.execute(
+                    "INSERT INTO analysis_state.udf_memo SELECT ?, ?, call, answer "
+                    "FROM udf_memo_rows",
+                    [self.table, code_fingerprint()],
+                )
+            finally:
+                con.unregister("udf_memo_rows")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
