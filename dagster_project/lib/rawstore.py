@@ -66,6 +66,9 @@ class RawObject:
     object_key: str
     payload: Any
     parent_key: str | None = None
+    # Small values derived from the payload, kept beside it (raw.parts) and read back by
+    # ``kept_parts`` without reading the payload (a changelog's remote-link items).
+    parts: dict[str, Any] | None = None
 
 
 @dataclass
@@ -135,6 +138,7 @@ _OBJECT_SCHEMA = pa.schema(
         ("parent_key", pa.string()),
         ("content_hash", pa.string()),
         ("payload", pa.string()),
+        ("parts", pa.string()),
     ]
 )
 _GONE_SCHEMA = pa.schema(
@@ -201,6 +205,21 @@ class RawStore:
             [path],
         ).fetchall()
         return {ids[raw_id]: json.loads(part) for raw_id, part in rows if part is not None}
+
+    def kept_parts(self, object_type: str, keys: Iterable[str], name: str) -> dict[str, Any]:
+        """The part ``name`` kept with the current row of each key (``RawObject.parts``);
+        keys whose current row was stored without it are left out (ask ``stored_parts``)."""
+        current = self._current(object_type)
+        keys = [key for key in keys if key in current]
+        if not keys:
+            return {}
+        rows = self.con.execute(
+            "SELECT c.object_key, json_extract(p.parts, ?)::VARCHAR FROM raw.current c "
+            "JOIN raw.parts p USING (raw_id) WHERE c.source = ? AND c.object_type = ? "
+            "AND NOT c.deleted AND c.object_key IN (SELECT unnest(?))",
+            [f'$."{name}"', self.source, object_type, keys],
+        ).fetchall()
+        return {key: json.loads(part) for key, part in rows if part is not None}
 
     def stored_keys(self, object_type: str, parent_key: str | None = None) -> set[str]:
         sql = (
@@ -326,6 +345,7 @@ class RawStore:
                     "parent_key": o.parent_key,
                     "content_hash": digest.hex(),
                     "payload": text,
+                    "parts": None if o.parts is None else canonical_json(o.parts),
                 }
             )
             written.append((o.object_type, o.object_key, o.parent_key, digest))
@@ -348,9 +368,26 @@ class RawStore:
                 """,
                 [self.source, self.fetched_at, self.run_id],
             )
+            self._keep_parts()
             self._point_current("changed_raw", deleted=False)
             self.con.execute("DROP TABLE changed_raw")
         return len(changed), len(unique) - len(changed)
+
+    def _keep_parts(self) -> None:
+        """Parts of the rows in ``changed_raw``; the parts of the rows they replace go."""
+        if not self.con.execute(
+            "SELECT count(*) FROM changed_raw WHERE parts IS NOT NULL"
+        ).fetchone()[0]:
+            return
+        self.con.execute(
+            "DELETE FROM raw.parts WHERE raw_id IN (SELECT c.raw_id FROM raw.current c "
+            "JOIN changed_raw n USING (object_type, object_key) WHERE c.source = ?)",
+            [self.source],
+        )
+        self.con.execute(
+            "INSERT INTO raw.parts SELECT raw_id, parts::JSON FROM changed_raw "
+            "WHERE parts IS NOT NULL"
+        )
 
     def _point_current(self, table: str, *, deleted: bool) -> None:
         self.con.execute(

@@ -28,6 +28,13 @@ CREATE TABLE IF NOT EXISTS raw.current (
     PRIMARY KEY (source, object_type, object_key)
 );
 
+-- Small values derived from a payload when it was stored (RawObject.parts), by raw_id:
+-- what a fetch compares a changed object against, read without reading the payload.
+CREATE TABLE IF NOT EXISTS raw.parts (
+    raw_id BIGINT NOT NULL,
+    parts  JSON NOT NULL
+);
+
 -- The latest row of every object (tombstones included: filter on deleted).
 CREATE OR REPLACE VIEW raw.latest AS
 SELECT o.* FROM raw.current c JOIN raw.objects o USING (raw_id);

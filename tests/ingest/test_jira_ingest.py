@@ -10,9 +10,11 @@ import json
 import math
 from pathlib import Path
 
+import duckdb
 import pytest
 import requests
 
+from dagster_project.lib.staging import staging_dir
 from tests.conftest import HANDMADE, sandbox_stats
 from tests.ingest.harness import copy_dataset, kill_midway, materialize, staged, table
 
@@ -264,15 +266,39 @@ def relink_dataset(root: Path) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
 
 
-def test_remote_links_are_read_only_where_the_changelog_shows_a_change(serve, tmp_path):
+@pytest.mark.parametrize("kept", [True, False], ids=["kept-history", "stored-by-an-older-version"])
+def test_remote_links_are_read_only_where_the_changelog_shows_a_change(serve, tmp_path, kept):
     """An issue that gains a remote-link entry is asked for its links, one whose link was
     removed is asked and ends with none; an issue changed otherwise costs no request.
+    The stored issue's remote-link items are kept beside it (raw.parts); issues stored
+    without them are compared through their stored changelog, with the same requests.
     The blind spot: a link written without a changelog entry is not seen."""
     data = copy_dataset(HANDMADE, tmp_path / "data")
     db = tmp_path / "dg.duckdb"
     first = serve(data, jira_flavor="server")
     materialize(first.url, db, JIRA_CHAIN)
     first.stop()
+    [staged] = (staging_dir(db) / "jira").glob("*.duckdb")
+    with duckdb.connect(str(staged)) as con:
+        kept_items = dict(
+            con.execute(
+                "SELECT c.object_key, p.parts->'$.remote_link_history' FROM raw.current c "
+                "JOIN raw.parts p USING (raw_id) WHERE c.object_type = 'issue'"
+            ).fetchall()
+        )
+        if not kept:
+            con.execute("DELETE FROM raw.parts")
+    issues = dataset_issues(HANDMADE)
+    assert {k: json.loads(v) for k, v in kept_items.items()} == {
+        key: sorted(
+            [str(h["id"]), str(item["from"]), str(item["to"])]
+            for h in issue["changelog"]["histories"]
+            for item in h["items"]
+            if item["field"] == "RemoteIssueLink"
+        )
+        for key, issue in issues.items()
+    }
+    assert any(kept_items.values())
     links = "SELECT issue_key, link_id FROM chain.remote_links WHERE issue_key IN "
     mentioned = f"{links} ('WEB-3', 'PAY-2', 'WEB-4') ORDER BY ALL"
     assert table(db, mentioned) == [("PAY-2", "10003")]

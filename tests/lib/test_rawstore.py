@@ -119,6 +119,37 @@ def test_stored_parts_reads_one_path_of_current_objects(con):
     assert store.stored_parts("issue", [], "$.changelog") == {}
 
 
+def test_kept_parts_follow_the_current_row_of_each_object(con):
+    store = RawStore(con, "jira", "run-1")
+    store.commit(
+        Batch(
+            objects=[
+                RawObject("issue", "A-1", {"v": 1}, parts={"links": [["1", "a", "b"]]}),
+                RawObject("issue", "A-2", {"v": 1}, parts={"links": []}),
+                RawObject("issue", "A-3", {"v": 1}),  # stored without parts
+            ]
+        )
+    )
+    keys = ["A-1", "A-2", "A-3", "A-4"]
+    assert store.kept_parts("issue", keys, "links") == {"A-1": [["1", "a", "b"]], "A-2": []}
+    assert store.kept_parts("issue", keys, "other") == {}
+    # A changed object's parts replace the old ones; an unchanged one keeps its own.
+    store.commit(
+        Batch(
+            objects=[
+                RawObject("issue", "A-1", {"v": 2}, parts={"links": []}),
+                RawObject("issue", "A-2", {"v": 1}, parts={"links": [["9", "x", "y"]]}),
+            ]
+        )
+    )
+    assert store.kept_parts("issue", keys, "links") == {"A-1": [], "A-2": []}
+    assert con.execute("SELECT count(*) FROM raw.parts").fetchone()[0] == 2
+    store.tombstone_missing("issue", {"A-2", "A-3"})
+    assert store.kept_parts("issue", keys, "links") == {"A-2": []}
+    # Another store on the same file reads the same parts.
+    assert RawStore(con, "jira", "run-2").kept_parts("issue", keys, "links") == {"A-2": []}
+
+
 def hash_as_first_defined(payload) -> str:
     """``content_hash`` as it was first written (strip every volatile key, dump, hash):
     the hashes already stored were made this way, so every new one must equal it."""

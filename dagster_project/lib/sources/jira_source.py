@@ -332,16 +332,16 @@ def _issue_objects(
     """The changed issues of one search page, each with its remote links where they are
     new or may have changed (see :func:`_links_may_have_changed`); those are fetched up
     to ``source.in_flight`` at once."""
-    before = store.stored_parts("issue", changed, "$.changelog.histories")
+    history = {
+        key: remote_link_history((raw.get("changelog") or {}).get("histories"))
+        for key, raw in changed.items()
+    }
+    before = _stored_link_history(store, changed)
     stored_links = set(store.known_hashes("remotelink", changed))
     to_fetch = [
         key
-        for key, raw in changed.items()
-        if _links_may_have_changed(
-            remote_link_history((raw.get("changelog") or {}).get("histories")),
-            remote_link_history(before.get(key)),
-            key in stored_links,
-        )
+        for key in changed
+        if _links_may_have_changed(history[key], before.get(key, ()), key in stored_links)
     ]
     result.remotelink_requests += len(to_fetch)
     fetched = dict(
@@ -349,7 +349,8 @@ def _issue_objects(
     )
     objects: list[RawObject] = []
     for key, raw in changed.items():
-        objects.append(RawObject("issue", key, raw))
+        parts = {LINK_HISTORY: [list(item) for item in history[key]]}
+        objects.append(RawObject("issue", key, raw, parts=parts))
         if key in fetched:
             links = fetched[key]
         elif key in stored_links:
@@ -359,6 +360,24 @@ def _issue_objects(
         payload = {"issue_key": key, "links": links}
         objects.append(RawObject("remotelink", key, payload, parent_key=key))
     return objects
+
+
+# The remote-link items of an issue's changelog, kept beside the stored issue (raw.parts):
+# a changed issue is compared with them without reading the stored issue's payload.
+LINK_HISTORY = "remote_link_history"
+
+
+def _stored_link_history(
+    store: RawStore, keys: dict[str, Any]
+) -> dict[str, tuple[tuple[str, str, str], ...]]:
+    """The remote-link items of the stored version of each key: kept with it, or read
+    from its changelog when it was stored without them (by an earlier version)."""
+    kept = store.kept_parts("issue", keys, LINK_HISTORY)
+    before = {key: tuple(tuple(item) for item in items) for key, items in kept.items()}
+    unkept = [key for key in keys if key not in kept]
+    for key, histories in store.stored_parts("issue", unkept, "$.changelog.histories").items():
+        before[key] = remote_link_history(histories)
+    return before
 
 
 def remote_link_history(histories: Any) -> tuple[tuple[str, str, str], ...]:
