@@ -8,7 +8,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.wsgi import LimitedStream
 
 from dagster_project.sandbox.dataset import Dataset
 from dagster_project.sandbox.emulator.app import Emulator
@@ -56,7 +58,7 @@ class KeepAliveHandler(WSGIRequestHandler):
             self.log_error("error on %s %s: %r", self.command, self.path, exc)
             chunks, reply[:] = [b"internal error"], ["500 INTERNAL SERVER ERROR", []]
             self.close_connection = True
-        if body_in is None or not body_in.drained():
+        if body_in is None or not _drained(body_in):
             self.close_connection = True
         self._send(reply[0], reply[1], b"".join(chunks))
 
@@ -111,55 +113,28 @@ class KeepAliveHandler(WSGIRequestHandler):
             pass
 
 
-class _RequestBody:
-    """The request's body as the application sees it: at most Content-Length bytes, so
-    the next request on the connection is never read as this one's body."""
-
-    def __init__(self, stream: Any, length: int):
-        self.stream = stream
-        self.left = length
-
-    def read(self, size: int = -1) -> bytes:
-        if self.left <= 0:
-            return b""
-        size = self.left if size is None or size < 0 else min(size, self.left)
-        data = self.stream.read(size)
-        self.left -= len(data)
-        if not data:
-            self.left = 0
-        return data
-
-    def readline(self, size: int = -1) -> bytes:
-        if self.left <= 0:
-            return b""
-        size = self.left if size is None or size < 0 else min(size, self.left)
-        data = self.stream.readline(size)
-        self.left -= len(data)
-        return data
-
-    def __iter__(self) -> Any:
-        return iter(self.readline, b"")
-
-    def drained(self) -> bool:
-        """Read what the application left unread; False when the client sent less."""
-        while self.left > 0:
-            if not self.read(min(self.left, 65536)):
-                return False
-        return True
-
-
-def _request_body(environ: dict[str, Any]) -> _RequestBody | None:
-    """Bound ``wsgi.input`` to the declared length; None for a chunked body (served,
-    then the connection is closed rather than parsed further)."""
+def _request_body(environ: dict[str, Any]) -> LimitedStream | None:
+    """Bound ``wsgi.input`` to the declared length, so the next request on the
+    connection is never read as this one's body; None for a chunked body (served, then
+    the connection is closed rather than parsed further)."""
     if environ.get("wsgi.input_terminated"):
         return None
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        length = max(int(environ.get("CONTENT_LENGTH") or 0), 0)
     except ValueError:
         length = 0
-    body = _RequestBody(environ["wsgi.input"], max(length, 0))
+    body = LimitedStream(environ["wsgi.input"], length)
     environ["wsgi.input"] = body
     return body
+
+
+def _drained(body: LimitedStream) -> bool:
+    """Read what the application left unread; False when the client sent less."""
+    try:
+        body.exhaust()
+    except ClientDisconnected:
+        return False
+    return True
 
 
 class SandboxServer(ThreadedWSGIServer):
