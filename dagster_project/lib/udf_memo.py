@@ -3,7 +3,7 @@
 The recognisers and differs the analysis SQL calls (requirement sections, placeholders,
 changed words and sections, API spec diffs) are pure: the same arguments give the same
 answer. Their arguments are texts that seldom change overnight, yet parsing them was
-most of a quiet night's analysis at 100,000 issues. A table build therefore looks each
+two fifths of a quiet night's analysis at 100,000 issues. A table build therefore looks each
 answer up by a digest of the function's name and arguments before computing it, and
 keeps the answers it used in ``analysis_state.udf_memo`` for the next build of the same
 table. Entries are bound to the code: one written by another version of ``lib/`` is
