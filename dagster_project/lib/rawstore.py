@@ -368,17 +368,14 @@ class RawStore:
                 """,
                 [self.source, self.fetched_at, self.run_id],
             )
-            self._keep_parts()
+            if any(row["parts"] is not None for row in changed):
+                self._keep_parts()
             self._point_current("changed_raw", deleted=False)
             self.con.execute("DROP TABLE changed_raw")
         return len(changed), len(unique) - len(changed)
 
     def _keep_parts(self) -> None:
         """Parts of the rows in ``changed_raw``; the parts of the rows they replace go."""
-        if not self.con.execute(
-            "SELECT count(*) FROM changed_raw WHERE parts IS NOT NULL"
-        ).fetchone()[0]:
-            return
         self.con.execute(
             "DELETE FROM raw.parts WHERE raw_id IN (SELECT c.raw_id FROM raw.current c "
             "JOIN changed_raw n USING (object_type, object_key) WHERE c.source = ?)",

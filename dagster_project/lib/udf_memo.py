@@ -2,13 +2,14 @@
 
 The recognisers and differs the analysis SQL calls (requirement sections, placeholders,
 changed words and sections, API spec diffs) are pure: the same arguments give the same
-answer. Their arguments are texts that seldom change overnight, yet parsing them was
-two fifths of a quiet night's analysis at 100,000 issues. A table build therefore looks each
+answer. Their arguments are texts that seldom change overnight, yet parsing them was two
+fifths of a quiet night's analysis at 100,000 issues. A table build therefore looks each
 answer up by a digest of the function's name and arguments before computing it, and
-keeps the answers it used in ``analysis_state.udf_memo`` for the next build of the same
-table. Entries are bound to the code: one written by another version of ``lib/`` is
-never read (``code_fingerprint``), so a changed recogniser recomputes every answer once.
-What one build did not use is dropped, so the memo holds one night's texts, not history.
+keeps the answers it used in ``analysis_state.udf_memo`` (sql/state/) for the next build
+of the same table. Entries are bound to the code: one written by another version of
+``lib/`` is never read (``code_fingerprint``), so a changed recogniser recomputes every
+answer once. What one build did not use is dropped, so the memo holds one night's texts,
+not history.
 """
 
 from __future__ import annotations
@@ -23,16 +24,8 @@ import duckdb
 import pyarrow as pa
 
 from dagster_project.lib.incremental import code_fingerprint
+from dagster_project.lib.sql import run_sql
 
-_SCHEMA = """
-CREATE SCHEMA IF NOT EXISTS analysis_state;
-CREATE TABLE IF NOT EXISTS analysis_state.udf_memo (
-    table_name  VARCHAR NOT NULL,  -- the table whose build used the answer
-    code        VARCHAR NOT NULL,  -- code_fingerprint() of the version that computed it
-    call        BLOB NOT NULL,     -- digest of the function's name and arguments
-    answer      VARCHAR NOT NULL   -- the answer as JSON
-);
-"""
 _ROWS = pa.schema([("call", pa.binary()), ("answer", pa.string())])
 
 
@@ -48,11 +41,10 @@ class UdfMemo:
         self.table = table
         self.known = known
         self.used: dict[bytes, str] = {}
-        self.computed = 0  # answers this build computed rather than found
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection, table: str) -> UdfMemo:
-        con.execute(_SCHEMA)
+        run_sql(con, "state/analysis_state")
         rows = con.execute(
             "SELECT call, answer FROM analysis_state.udf_memo WHERE table_name = ? AND code = ?",
             [table, code_fingerprint()],
@@ -69,7 +61,6 @@ class UdfMemo:
             answer = self.known.get(call)
             if answer is None:
                 result = fn(*args)
-                self.computed += 1
                 self.used[call] = json.dumps(result, ensure_ascii=False)
                 return result
             self.used[call] = answer
@@ -82,19 +73,12 @@ class UdfMemo:
         rows = pa.Table.from_pydict(
             {"call": list(self.used), "answer": list(self.used.values())}, schema=_ROWS
         )
-        con.execute("BEGIN TRANSACTION")
+        con.register("udf_memo_rows", rows)
         try:
-            con.execute("DELETE FROM analysis_state.udf_memo WHERE table_name = ?", [self.table])
-            con.register("udf_memo_rows", rows)
-            try:
-                con.execute(
-                    "INSERT INTO analysis_state.udf_memo SELECT ?, ?, call, answer "
-                    "FROM udf_memo_rows",
-                    [self.table, code_fingerprint()],
-                )
-            finally:
-                con.unregister("udf_memo_rows")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            run_sql(
+                con,
+                "state/udf_memo_save",
+                {"memo_table": self.table, "memo_code": code_fingerprint()},
+            )
+        finally:
+            con.unregister("udf_memo_rows")

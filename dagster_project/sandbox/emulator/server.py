@@ -38,12 +38,12 @@ class KeepAliveHandler(WSGIRequestHandler):
         self.environ = environ = self.make_environ()
         body_in = _request_body(environ)
         reply: list[Any] = []
+        chunks: list[bytes] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
             reply[:] = [status, headers]
             return chunks.append
 
-        chunks: list[bytes] = []
         try:
             result = self.server.app(environ, start_response)
             try:
