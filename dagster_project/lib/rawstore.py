@@ -6,10 +6,11 @@ listings it completes and the watermarks it covers commit together or not at all
 killed between batches therefore resumes from the last committed watermark, and what
 the overlap window re-delivers is recognised by its content hash and not stored twice.
 
-Whether an object changed is a dictionary lookup, not a query: a store loads the key and
+Whether an object changed is a look-up in memory, not a query: a store loads the key and
 content hash of its source's current objects of a type once, the first time it writes
-that type, and keeps them in step with what it commits. A ``RawStore`` is therefore the
-only writer of its source's rows while it lives (one store per staging file and fetch).
+that type (``CurrentDigests``, compact), and keeps them in step with what it commits. A
+``RawStore`` is therefore the only writer of its source's rows while it lives (one store
+per staging file and fetch).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from dagster_project.lib.current_digests import LOAD_CHUNK, CurrentDigests
 from dagster_project.lib.sql import run_sql
 
 # Keys that change on every read without the object changing.
@@ -161,7 +163,7 @@ class RawStore:
         self.run_id = run_id
         self.fetched_at = fetched_at or datetime.now(UTC)
         self.counts = WriteCounts()
-        self._hashes: dict[str, dict[str, bytes]] = {}  # see _current
+        self._hashes: dict[str, CurrentDigests] = {}  # see _current
         self._parent_keys: dict[str, set[str]] = {}  # see _parents
         ensure_raw_schema(con)
 
@@ -174,17 +176,15 @@ class RawStore:
         ).fetchone()
         return row[0] if row else None
 
-    def known_hashes(self, object_type: str, keys: Iterable[str]) -> dict[str, str]:
-        """Content hash of the latest stored row of each key (tombstones excluded)."""
-        current = self._current(object_type)
-        return {key: current[key].hex() for key in keys if key in current}
+    def holds(self, object_type: str, keys: Iterable[str]) -> set[str]:
+        """The keys among ``keys`` with a current, not deleted object."""
+        return set(self._held(object_type, keys))
 
     def stored_parts(self, object_type: str, keys: Iterable[str], path: str) -> dict[str, Any]:
         """The JSON at ``path`` of the latest stored payload of each key (tombstones and
         keys stored without it excluded): a part of an object, without loading it whole.
         Only keys the store holds are looked up: on a first fetch, none."""
-        current = self._current(object_type)
-        keys = [key for key in keys if key in current]
+        keys = self._held(object_type, keys)
         if not keys:
             return {}
         ids = dict(
@@ -209,8 +209,7 @@ class RawStore:
     def kept_parts(self, object_type: str, keys: Iterable[str], name: str) -> dict[str, Any]:
         """The part ``name`` kept with the current row of each key (``RawObject.parts``);
         keys whose current row was stored without it are left out (ask ``stored_parts``)."""
-        current = self._current(object_type)
-        keys = [key for key in keys if key in current]
+        keys = self._held(object_type, keys)
         if not keys:
             return {}
         rows = self.con.execute(
@@ -242,18 +241,26 @@ class RawStore:
                 yield key, json.loads(payload)
 
     # -- the store's view of raw.current ----------------------------------------------
-    def _current(self, object_type: str) -> dict[str, bytes]:
+    def _current(self, object_type: str) -> CurrentDigests:
         """Key -> content digest of the current, not deleted objects of a type, loaded
         once and kept in step with every commit."""
         current = self._hashes.get(object_type)
         if current is None:
-            rows = self.con.execute(
+            cursor = self.con.execute(
                 "SELECT object_key, content_hash FROM raw.current WHERE source = ? "
                 "AND object_type = ? AND NOT deleted",
                 [self.source, object_type],
-            ).fetchall()
-            current = self._hashes[object_type] = {key: _from_hex(h) for key, h in rows}
+            )
+            chunks = iter(lambda: cursor.fetchmany(LOAD_CHUNK), [])
+            current = self._hashes[object_type] = CurrentDigests.load(
+                [(key, _from_hex(h)) for key, h in rows] for rows in chunks
+            )
         return current
+
+    def _held(self, object_type: str, keys: Iterable[str]) -> list[str]:
+        keys = list(keys)
+        held = self._current(object_type).contains(keys)
+        return [key for key, is_held in zip(keys, held, strict=True) if is_held]
 
     def _parents(self, object_type: str) -> set[str]:
         """Parent keys under which current objects of a type may be stored: a superset
@@ -273,10 +280,7 @@ class RawStore:
         for object_type, key, parent_key, digest in written:
             current = self._hashes.get(object_type)
             if current is not None:
-                if digest is None:
-                    current.pop(key, None)
-                else:
-                    current[key] = digest
+                current.set(key, digest)
             parents = self._parent_keys.get(object_type)
             if parents is not None and parent_key is not None and digest is not None:
                 parents.add(parent_key)
@@ -332,11 +336,12 @@ class RawStore:
     ) -> tuple[int, int]:
         # Last occurrence wins when a batch carries the same object twice.
         unique = {(o.object_type, o.object_key): o for o in objects}
+        texts = [canonical_json(o.payload) for o in unique.values()]
+        digests = [_digest(text, o.payload) for o, text in zip(unique.values(), texts, strict=True)]
+        unchanged = self._unchanged(list(unique.values()), digests)
         changed: list[dict[str, Any]] = []
-        for o in unique.values():
-            text = canonical_json(o.payload)
-            digest = _digest(text, o.payload)
-            if self._current(o.object_type).get(o.object_key) == digest:
+        for o, text, digest, same in zip(unique.values(), texts, digests, unchanged, strict=True):
+            if same:
                 continue
             changed.append(
                 {
@@ -373,6 +378,20 @@ class RawStore:
             self._point_current("changed_raw", deleted=False)
             self.con.execute("DROP TABLE changed_raw")
         return len(changed), len(unique) - len(changed)
+
+    def _unchanged(self, objects: list[RawObject], digests: list[bytes]) -> list[bool]:
+        """Whether each object is stored with that digest: one look-up per object type."""
+        at: dict[str, list[int]] = {}
+        for i, o in enumerate(objects):
+            at.setdefault(o.object_type, []).append(i)
+        unchanged = [False] * len(objects)
+        for object_type, rows in at.items():
+            held = self._current(object_type).matches(
+                [objects[i].object_key for i in rows], [digests[i] for i in rows]
+            )
+            for i, same in zip(rows, held, strict=True):
+                unchanged[i] = same
+        return unchanged
 
     def _keep_parts(self) -> None:
         """Parts of the rows in ``changed_raw``; the parts of the rows they replace go."""

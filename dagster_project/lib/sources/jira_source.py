@@ -337,7 +337,7 @@ def _issue_objects(
         for key, raw in changed.items()
     }
     before = _stored_link_history(store, changed)
-    stored_links = set(store.known_hashes("remotelink", changed))
+    stored_links = set(store.holds("remotelink", changed))
     to_fetch = [
         key
         for key in changed

@@ -1,0 +1,109 @@
+"""The content digests of a raw store's current objects of one type, by key, in 32
+bytes an object.
+
+A raw store decides whether an object changed by comparing its content digest with the
+one stored for its key, and it keeps that view for the length of a fetch. As a dict of
+``str`` keys and ``bytes`` digests it held 250 MB of the job's memory at 100,000 issues
+(the GitLab store's 1.1 M objects); here it is 35 MB. A key is held as its 16-byte
+blake2b fingerprint and a digest as its first 16 bytes, in two numpy arrays sorted by
+fingerprint; what the store commits goes to a dict folded into them once it grows.
+Two of a million keys share a fingerprint with odds of about 10^-27.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+WIDTH = 16
+_DTYPE = f"S{WIDTH}"
+# A fold sorts the arrays again: a first nightly's 1.1 M GitLab objects fold 17 times.
+FOLD_AT = 65_536
+# Reading a store's rows: how many are held as Python objects at once.
+LOAD_CHUNK = 100_000
+
+
+def fingerprint(key: str) -> bytes:
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=WIDTH).digest()
+
+
+def _fingerprints(keys: Iterable[str]) -> np.ndarray:
+    return np.array(list(map(fingerprint, keys)), dtype=_DTYPE)
+
+
+class CurrentDigests:
+    """Key -> content digest (its first 16 bytes) of the current objects of one type."""
+
+    def __init__(self) -> None:
+        self._keys = np.empty(0, dtype=_DTYPE)  # fingerprints, sorted
+        self._digests = np.empty(0, dtype=_DTYPE)
+        self._recent: dict[str, bytes | None] = {}  # committed since the last fold; None: gone
+
+    @classmethod
+    def load(cls, chunks: Iterable[Sequence[tuple[str, bytes]]]) -> CurrentDigests:
+        """From ``(key, digest)`` rows, read a chunk at a time."""
+        index = cls()
+        keys: list[np.ndarray] = []
+        digests: list[np.ndarray] = []
+        for rows in chunks:
+            keys.append(_fingerprints(key for key, _ in rows))
+            digests.append(np.array([digest[:WIDTH] for _, digest in rows], dtype=_DTYPE))
+        if keys:
+            index._keys = np.concatenate(keys)
+            index._digests = np.concatenate(digests)
+            index._sort()
+        return index
+
+    def contains(self, keys: Sequence[str]) -> list[bool]:
+        return (self._lookup(keys) != b"").tolist()
+
+    def matches(self, keys: Sequence[str], digests: Sequence[bytes]) -> list[bool]:
+        """Whether each key is held with that digest."""
+        wanted = np.array([digest[:WIDTH] for digest in digests], dtype=_DTYPE)
+        return (self._lookup(keys) == wanted).tolist()
+
+    def set(self, key: str, digest: bytes | None) -> None:
+        """The key now holds ``digest`` (None: it is gone)."""
+        self._recent[key] = None if digest is None else digest[:WIDTH]
+        if len(self._recent) >= FOLD_AT:
+            self._fold()
+
+    # -- inside -----------------------------------------------------------------------
+    def _lookup(self, keys: Sequence[str]) -> np.ndarray:
+        """The digest held for each key; b"" for a key not held."""
+        found = np.zeros(len(keys), dtype=_DTYPE)
+        if len(self._keys) and len(keys):
+            wanted = _fingerprints(keys)
+            at, hit = self._find(wanted)
+            found[hit] = self._digests[at[hit]]
+        for i, key in enumerate(keys):
+            if key in self._recent:
+                found[i] = self._recent[key] or b""
+        return found
+
+    def _find(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of ``wanted`` fingerprints in the arrays, and which are there."""
+        at = np.searchsorted(self._keys, wanted)
+        inside = at < len(self._keys)
+        hit = np.zeros(len(wanted), dtype=bool)
+        hit[inside] = self._keys[at[inside]] == wanted[inside]
+        return at, hit
+
+    def _fold(self) -> None:
+        keys = _fingerprints(self._recent)
+        digests = np.array([d or b"" for d in self._recent.values()], dtype=_DTYPE)
+        keep = np.ones(len(self._keys), dtype=bool)
+        at, hit = self._find(keys)
+        keep[at[hit]] = False  # replaced or gone
+        held = digests != b""
+        self._keys = np.concatenate([self._keys[keep], keys[held]])
+        self._digests = np.concatenate([self._digests[keep], digests[held]])
+        self._sort()
+        self._recent.clear()
+
+    def _sort(self) -> None:
+        order = np.argsort(self._keys, kind="stable")
+        self._keys = self._keys[order]
+        self._digests = self._digests[order]

@@ -1,0 +1,68 @@
+"""The raw stores' compact view of what they hold answers as a dict of key -> digest."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import pytest
+
+from dagster_project.lib import current_digests
+from dagster_project.lib.current_digests import CurrentDigests
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+def _answers(index: CurrentDigests, model: dict[str, bytes], keys: list[str]) -> None:
+    assert index.contains(keys) == [k in model for k in keys]
+    wanted = [model.get(k, _digest("never")) for k in keys]
+    assert index.matches(keys, wanted) == [k in model for k in keys]
+    # Another digest for a held key is a change, however close.
+    other = [bytes([d[0] ^ 1]) + d[1:] for d in wanted]
+    assert index.matches(keys, other) == [False] * len(keys)
+
+
+def test_loaded_rows_are_held_with_their_digests() -> None:
+    rows = [(f"group/p!{i}", _digest(str(i))) for i in range(250)]
+    index = CurrentDigests.load([rows[:100], rows[100:200], rows[200:]])
+    model = dict(rows)
+    _answers(index, model, [k for k, _ in rows] + ["group/p!9999", ""])
+
+
+def test_digests_ending_in_zero_bytes_still_compare_exactly() -> None:
+    # Fixed-width byte strings drop trailing NULs when read out; comparison stays exact.
+    zero_tail = b"\x07" * 8 + b"\x00" * 24
+    one_tail = b"\x07" * 8 + b"\x00" * 7 + b"\x01" + b"\x00" * 16
+    index = CurrentDigests.load([[("a", zero_tail), ("b", one_tail)]])
+    assert index.matches(["a", "b"], [zero_tail, one_tail]) == [True, True]
+    assert index.matches(["a", "b"], [one_tail, zero_tail]) == [False, False]
+
+
+def test_commits_folded_in_or_not_answer_as_a_dict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(current_digests, "FOLD_AT", 7)  # fold often
+    rng = random.Random(11)
+    keys = [f"k{i}" for i in range(60)]
+    model = {k: _digest(k) for k in keys[:30]}
+    index = CurrentDigests.load([list(model.items())])
+    for step in range(400):
+        key = rng.choice(keys)
+        if rng.random() < 0.3:
+            model.pop(key, None)
+            index.set(key, None)
+        else:
+            model[key] = _digest(f"{key}@{step}")
+            index.set(key, model[key])
+        if step % 37 == 0:
+            _answers(index, model, keys)
+    _answers(index, model, keys)
+    assert len(index._recent) < 7  # folded into the arrays as it grew
+
+
+def test_an_empty_index_holds_nothing() -> None:
+    index = CurrentDigests.load([])
+    assert index.contains(["a"]) == [False]
+    assert index.matches([], []) == []
+    index.set("a", _digest("a"))
+    assert index.matches(["a"], [_digest("a")]) == [True]
