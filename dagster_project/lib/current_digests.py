@@ -1,5 +1,5 @@
 """The content digests of a raw store's current objects of one type, by key, in 32
-bytes an object.
+bytes an object; and which keys have a row in ``raw.current`` at all (a tombstone's).
 
 A raw store decides whether an object changed by comparing its content digest with the
 one stored for its key, and it keeps that view for the length of a fetch. As a dict of
@@ -23,6 +23,9 @@ _DTYPE = f"S{WIDTH}"
 FOLD_AT = 65_536
 # Reading a store's rows: how many are held as Python objects at once.
 LOAD_CHUNK = 100_000
+# The digest of a key whose current row is a tombstone (its stored content hash reads
+# "deleted"): it matches no content.
+TOMBSTONE = b"deleted"
 
 
 def fingerprint(key: str) -> bytes:
@@ -34,12 +37,13 @@ def _fingerprints(keys: Iterable[str]) -> np.ndarray:
 
 
 class CurrentDigests:
-    """Key -> content digest (its first 16 bytes) of the current objects of one type."""
+    """Key -> content digest (its first 16 bytes) of the current objects of one type;
+    ``TOMBSTONE`` for a key whose current row is a tombstone."""
 
     def __init__(self) -> None:
         self._keys = np.empty(0, dtype=_DTYPE)  # fingerprints, sorted
         self._digests = np.empty(0, dtype=_DTYPE)
-        self._recent: dict[str, bytes | None] = {}  # committed since the last fold; None: gone
+        self._recent: dict[str, bytes] = {}  # committed since the last fold
 
     @classmethod
     def load(cls, chunks: Iterable[Sequence[tuple[str, bytes]]]) -> CurrentDigests:
@@ -57,6 +61,12 @@ class CurrentDigests:
         return index
 
     def contains(self, keys: Sequence[str]) -> list[bool]:
+        """Whether each key is held by a current object (not by a tombstone)."""
+        found = self._lookup(keys)
+        return ((found != b"") & (found != TOMBSTONE)).tolist()
+
+    def have_rows(self, keys: Sequence[str]) -> list[bool]:
+        """Whether each key has a current row at all, a tombstone's included."""
         return (self._lookup(keys) != b"").tolist()
 
     def matches(self, keys: Sequence[str], digests: Sequence[bytes]) -> list[bool]:
@@ -65,8 +75,8 @@ class CurrentDigests:
         return (self._lookup(keys) == wanted).tolist()
 
     def set(self, key: str, digest: bytes | None) -> None:
-        """The key now holds ``digest`` (None: it is gone)."""
-        self._recent[key] = None if digest is None else digest[:WIDTH]
+        """The key now holds ``digest`` (None: its current row is now a tombstone)."""
+        self._recent[key] = TOMBSTONE if digest is None else digest[:WIDTH]
         if len(self._recent) >= FOLD_AT:
             self._fold()
 
@@ -80,7 +90,7 @@ class CurrentDigests:
             found[hit] = self._digests[at[hit]]
         for i, key in enumerate(keys):
             if key in self._recent:
-                found[i] = self._recent[key] or b""
+                found[i] = self._recent[key]
         return found
 
     def _find(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,13 +103,12 @@ class CurrentDigests:
 
     def _fold(self) -> None:
         keys = _fingerprints(self._recent)
-        digests = np.array([d or b"" for d in self._recent.values()], dtype=_DTYPE)
+        digests = np.array(list(self._recent.values()), dtype=_DTYPE)
         keep = np.ones(len(self._keys), dtype=bool)
         at, hit = self._find(keys)
-        keep[at[hit]] = False  # replaced or gone
-        held = digests != b""
-        self._keys = np.concatenate([self._keys[keep], keys[held]])
-        self._digests = np.concatenate([self._digests[keep], digests[held]])
+        keep[at[hit]] = False  # replaced
+        self._keys = np.concatenate([self._keys[keep], keys])
+        self._digests = np.concatenate([self._digests[keep], digests])
         self._sort()
         self._recent.clear()
 

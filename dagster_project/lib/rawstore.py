@@ -141,6 +141,7 @@ _OBJECT_SCHEMA = pa.schema(
         ("content_hash", pa.string()),
         ("payload", pa.string()),
         ("parts", pa.string()),
+        ("replaces", pa.bool_()),  # the key has a current row (see _add_current)
     ]
 )
 _GONE_SCHEMA = pa.schema(
@@ -165,6 +166,7 @@ class RawStore:
         self.counts = WriteCounts()
         self._hashes: dict[str, CurrentDigests] = {}  # see _current
         self._parent_keys: dict[str, set[str]] = {}  # see _parents
+        self._marks: set[tuple[str, str]] | None = None  # (type, scope) with a watermark
         ensure_raw_schema(con)
 
     # -- reads ------------------------------------------------------------------------
@@ -242,13 +244,13 @@ class RawStore:
 
     # -- the store's view of raw.current ----------------------------------------------
     def _current(self, object_type: str) -> CurrentDigests:
-        """Key -> content digest of the current, not deleted objects of a type, loaded
-        once and kept in step with every commit."""
+        """Key -> content digest of the current rows of a type (``TOMBSTONE`` for a
+        deleted object's), loaded once and kept in step with every commit."""
         current = self._hashes.get(object_type)
         if current is None:
             cursor = self.con.execute(
-                "SELECT object_key, content_hash FROM raw.current WHERE source = ? "
-                "AND object_type = ? AND NOT deleted",
+                "SELECT object_key, CASE WHEN deleted THEN 'deleted' ELSE content_hash END "
+                "FROM raw.current WHERE source = ? AND object_type = ?",
                 [self.source, object_type],
             )
             chunks = iter(lambda: cursor.fetchmany(LOAD_CHUNK), [])
@@ -289,6 +291,7 @@ class RawStore:
         """After a rollback: what was loaded inside the transaction may not hold."""
         self._hashes.clear()
         self._parent_keys.clear()
+        self._marks = None
 
     # -- writes -----------------------------------------------------------------------
     def commit(self, batch: Batch) -> WriteCounts:
@@ -338,13 +341,16 @@ class RawStore:
         unique = {(o.object_type, o.object_key): o for o in objects}
         texts = [canonical_json(o.payload) for o in unique.values()]
         digests = [_digest(text, o.payload) for o, text in zip(unique.values(), texts, strict=True)]
-        unchanged = self._unchanged(list(unique.values()), digests)
+        unchanged, replaces = self._compared(list(unique.values()), digests)
         changed: list[dict[str, Any]] = []
-        for o, text, digest, same in zip(unique.values(), texts, digests, unchanged, strict=True):
+        for o, text, digest, same, replacing in zip(
+            unique.values(), texts, digests, unchanged, replaces, strict=True
+        ):
             if same:
                 continue
             changed.append(
                 {
+                    "replaces": replacing,
                     "object_type": o.object_type,
                     "object_key": o.object_key,
                     "parent_key": o.parent_key,
@@ -375,23 +381,32 @@ class RawStore:
             )
             if any(row["parts"] is not None for row in changed):
                 self._keep_parts()
-            self._point_current("changed_raw", deleted=False)
+            replacing = {row["replaces"] for row in changed}
+            if False in replacing:
+                self._add_current("changed_raw")
+            if True in replacing:
+                self._point_current("changed_raw", deleted=False, where="replaces")
             self.con.execute("DROP TABLE changed_raw")
         return len(changed), len(unique) - len(changed)
 
-    def _unchanged(self, objects: list[RawObject], digests: list[bytes]) -> list[bool]:
-        """Whether each object is stored with that digest: one look-up per object type."""
+    def _compared(
+        self, objects: list[RawObject], digests: list[bytes]
+    ) -> tuple[list[bool], list[bool]]:
+        """Whether each object is stored with that digest, and whether its key has a
+        current row to replace (a tombstone's included): one look-up per object type."""
         at: dict[str, list[int]] = {}
         for i, o in enumerate(objects):
             at.setdefault(o.object_type, []).append(i)
         unchanged = [False] * len(objects)
+        replaces = [False] * len(objects)
         for object_type, rows in at.items():
-            held = self._current(object_type).matches(
-                [objects[i].object_key for i in rows], [digests[i] for i in rows]
-            )
-            for i, same in zip(rows, held, strict=True):
+            current = self._current(object_type)
+            keys = [objects[i].object_key for i in rows]
+            held = current.matches(keys, [digests[i] for i in rows])
+            for i, same, has_row in zip(rows, held, current.have_rows(keys), strict=True):
                 unchanged[i] = same
-        return unchanged
+                replaces[i] = has_row
+        return unchanged, replaces
 
     def _keep_parts(self) -> None:
         """Parts of the rows in ``changed_raw``; the parts of the rows they replace go."""
@@ -405,11 +420,21 @@ class RawStore:
             "WHERE parts IS NOT NULL"
         )
 
-    def _point_current(self, table: str, *, deleted: bool) -> None:
+    def _add_current(self, table: str) -> None:
+        """``raw.current`` rows for the keys of ``table`` that have none: a plain insert
+        (DuckDB's upsert costs three times as much, and a first fetch has only these)."""
+        self.con.execute(
+            f"INSERT INTO raw.current SELECT ?, object_type, object_key, raw_id, "  # noqa: S608
+            f"content_hash, false FROM {table} WHERE NOT replaces",
+            [self.source],
+        )
+
+    def _point_current(self, table: str, *, deleted: bool, where: str = "true") -> None:
         self.con.execute(
             f"""
             INSERT INTO raw.current
             SELECT ?, object_type, object_key, raw_id, content_hash, ? FROM {table}
+            WHERE {where}
             ON CONFLICT (source, object_type, object_key) DO UPDATE
             SET raw_id = excluded.raw_id, content_hash = excluded.content_hash,
                 deleted = excluded.deleted
@@ -418,15 +443,25 @@ class RawStore:
         )
 
     def _set_watermark(self, object_type: str, scope: str, mark: datetime) -> None:
-        self.con.execute(
-            """
-            INSERT INTO raw.watermarks VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (source, object_type, scope) DO UPDATE
-            SET watermark = greatest(raw.watermarks.watermark, excluded.watermark),
-                updated_at = excluded.updated_at
-            """,
-            [self.source, object_type, scope, mark, self.fetched_at],
-        )
+        """Advance a watermark (never back): an update where it exists, else an insert,
+        instead of an upsert, which DuckDB makes costly even on a small table."""
+        if self._marks is None:
+            rows = self.con.execute(
+                "SELECT object_type, scope FROM raw.watermarks WHERE source = ?", [self.source]
+            ).fetchall()
+            self._marks = set(rows)
+        if (object_type, scope) in self._marks:
+            self.con.execute(
+                "UPDATE raw.watermarks SET watermark = greatest(watermark, ?), updated_at = ? "
+                "WHERE source = ? AND object_type = ? AND scope = ?",
+                [mark, self.fetched_at, self.source, object_type, scope],
+            )
+        else:
+            self.con.execute(
+                "INSERT INTO raw.watermarks VALUES (?, ?, ?, ?, ?)",
+                [self.source, object_type, scope, mark, self.fetched_at],
+            )
+            self._marks.add((object_type, scope))
 
     def record_listing(
         self,

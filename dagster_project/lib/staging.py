@@ -59,6 +59,14 @@ GLOBAL_LISTINGS = {("jira", "field"), ("jira", "status")}
 LOAD_CHUNK = 10_000
 
 
+# A store commits a batch per listing page. At DuckDB's default threshold (16 MB of
+# write-ahead log) a first fetch checkpoints the store every few pages, each time
+# rewriting a growing file and its indexes: 150,000 objects in batches of 100 took 23.1 s
+# to commit, 13.7 s with 256 MB (one checkpoint at close instead of dozens), the
+# store's peak memory the same. The log is replayed if a run is killed.
+STORE_CHECKPOINT_THRESHOLD = "256MB"
+
+
 def staging_dir(database: str | Path) -> Path:
     """``<db folder>/<db stem>.staging``: part of the database, copied and backed up with it."""
     db = Path(database)
@@ -83,7 +91,8 @@ def unit_store(
     the main database's DuckDB settings (memory ceiling, threads, spill folder)."""
     path = unit_path(database, unit)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(path), config=config or {}) as con:
+    settings = {**(config or {}), "checkpoint_threshold": STORE_CHECKPOINT_THRESHOLD}
+    with duckdb.connect(str(path), config=settings) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         # The store's identity: a store deleted and fetched again from scratch is another.
         con.execute(

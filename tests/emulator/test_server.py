@@ -30,7 +30,9 @@ def test_an_unread_request_body_is_not_read_as_the_next_request(serve):
     running = serve(HANDMADE)
     conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
     body = b'{"fields": {"summary": "GET /rest/api/2/myself HTTP/1.1"}}' * 200
-    conn.request("POST", "/rest/api/2/issue", body=body, headers={"Content-Type": "application/json"})
+    conn.request(
+        "POST", "/rest/api/2/issue", body=body, headers={"Content-Type": "application/json"}
+    )
     refused = conn.getresponse()
     refused.read()
     assert refused.status in (403, 404, 405)

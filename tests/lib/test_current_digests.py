@@ -8,15 +8,19 @@ import random
 import pytest
 
 from dagster_project.lib import current_digests
-from dagster_project.lib.current_digests import CurrentDigests
+from dagster_project.lib.current_digests import TOMBSTONE, CurrentDigests
 
 
 def _digest(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
-def _answers(index: CurrentDigests, model: dict[str, bytes], keys: list[str]) -> None:
+def _answers(
+    index: CurrentDigests, model: dict[str, bytes], keys: list[str], rows: set[str] = frozenset()
+) -> None:
+    """``model``: the keys held and their digests; ``rows``: keys with a row (tombstones too)."""
     assert index.contains(keys) == [k in model for k in keys]
+    assert index.have_rows(keys) == [k in model or k in rows for k in keys]
     wanted = [model.get(k, _digest("never")) for k in keys]
     assert index.matches(keys, wanted) == [k in model for k in keys]
     # Another digest for a held key is a change, however close.
@@ -45,18 +49,22 @@ def test_commits_folded_in_or_not_answer_as_a_dict(monkeypatch: pytest.MonkeyPat
     rng = random.Random(11)
     keys = [f"k{i}" for i in range(60)]
     model = {k: _digest(k) for k in keys[:30]}
-    index = CurrentDigests.load([list(model.items())])
+    index = CurrentDigests.load([[*model.items(), ("k59", TOMBSTONE)]])
+    tombstoned = {"k59"}
     for step in range(400):
-        key = rng.choice(keys)
+        key = rng.choice(keys[:55])  # k55..k58 never have a row
         if rng.random() < 0.3:
-            model.pop(key, None)
-            index.set(key, None)
+            if key in model:  # only what is held is tombstoned
+                del model[key]
+                tombstoned.add(key)
+                index.set(key, None)
         else:
             model[key] = _digest(f"{key}@{step}")
             index.set(key, model[key])
         if step % 37 == 0:
-            _answers(index, model, keys)
-    _answers(index, model, keys)
+            _answers(index, model, keys, tombstoned)
+    _answers(index, model, keys, tombstoned)
+    assert not any(index.have_rows(["k55", "k56", "k57", "k58"]))
     assert len(index._recent) < 7  # folded into the arrays as it grew
 
 

@@ -289,3 +289,30 @@ def test_a_failed_batch_leaves_the_lookup_as_the_database_is(con):
     )
     assert (again.stored, again.unchanged) == (2, 0)
     assert [r[0] for r in rows(con)] == ["A-1", "A-1", "A-2"]
+
+
+def test_one_batch_adds_new_keys_and_replaces_stored_and_deleted_ones(con):
+    """New keys get a plain insert into raw.current, keys with a row (a tombstone's
+    too) an upsert; both in one batch, from a store that loaded what another wrote."""
+    first = RawStore(con, "jira", "run-1")
+    first.commit(Batch(objects=[RawObject("issue", k, {"v": 1}) for k in ("A-1", "A-2")]))
+    first.tombstone_missing("issue", {"A-1"})
+    first.commit(Batch(watermarks={("issue", "*"): t(5)}))
+    store = RawStore(con, "jira", "run-2")
+    counts = store.commit(
+        Batch(
+            objects=[
+                RawObject("issue", "A-1", {"v": 2}),  # changed
+                RawObject("issue", "A-2", {"v": 1}),  # tombstoned, back
+                RawObject("issue", "A-3", {"v": 1}),  # new
+            ],
+            watermarks={("issue", "*"): t(7), ("issue", "P"): t(6)},
+        )
+    )
+    assert (counts.stored, counts.unchanged) == (3, 0)
+    assert con.execute(
+        "SELECT object_key, deleted, payload->>'$.v' FROM raw.latest ORDER BY object_key"
+    ).fetchall() == [("A-1", False, "2"), ("A-2", False, "1"), ("A-3", False, "1")]
+    assert con.execute("SELECT count(*) FROM raw.current").fetchone()[0] == 3
+    store.commit(Batch(watermarks={("issue", "*"): t(6)}))  # an update never goes back
+    assert (store.watermark("issue"), store.watermark("issue", "P")) == (t(7), t(6))
