@@ -47,6 +47,7 @@ from typing import Any
 
 import duckdb
 
+from dagster_project.lib.pipelined_store import PipelinedStore
 from dagster_project.lib.rawstore import RawStore, ensure_raw_schema
 from dagster_project.lib.scopes import Unit
 
@@ -86,9 +87,10 @@ def unit_store(
     run_id: str,
     fetched_at: datetime,
     config: dict[str, Any] | None = None,
-) -> Iterator[RawStore]:
-    """A ``RawStore`` on the unit's own staging file, created on first use; ``config``:
-    the main database's DuckDB settings (memory ceiling, threads, spill folder)."""
+) -> Iterator[PipelinedStore]:
+    """A ``RawStore`` on the unit's own staging file, created on first use, committing
+    on a writer thread (``PipelinedStore``); ``config``: the main database's DuckDB
+    settings (memory ceiling, threads, spill folder)."""
     path = unit_path(database, unit)
     path.parent.mkdir(parents=True, exist_ok=True)
     settings = {**(config or {}), "checkpoint_threshold": STORE_CHECKPOINT_THRESHOLD}
@@ -100,7 +102,12 @@ def unit_store(
             "?::VARCHAR AS source, ?::VARCHAR AS unit, now() AS created_at",
             [unit.source, unit.name],
         )
-        yield RawStore(con, unit.source, run_id, fetched_at=fetched_at)
+        store = PipelinedStore(RawStore(con, unit.source, run_id, fetched_at=fetched_at))
+        try:
+            yield store
+            store.drain()
+        finally:
+            store.close()
 
 
 def copy_database(src: str | Path, dst: str | Path) -> Path:

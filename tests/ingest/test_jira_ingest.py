@@ -382,11 +382,11 @@ def test_a_killed_run_resumes_without_loss_or_duplicates(serve, tmp_path):
     emulator = serve(HANDMADE, jira_flavor="server", latency_ms=100)
     db = tmp_path / "killed.duckdb"
     search = "GET /rest/api/2/search"
-    kill_midway(  # once the second page is asked for: the first is committed
-        emulator.url,
+    kill_midway(  # once the third page is asked for: the first is committed (a page's
+        emulator.url,  # batch commits while the next is fetched, and before another)
         db,
         [RAW_JIRA],
-        ready=lambda stats: stats["by_endpoint"].get(search, 0) >= 2,
+        ready=lambda stats: stats["by_endpoint"].get(search, 0) >= 3,
     )
     # It really died mid-way, with pages committed to its staging store.
     staged_issues = "SELECT count(*) FROM raw.current WHERE object_type = 'issue'"
