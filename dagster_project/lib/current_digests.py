@@ -5,9 +5,12 @@ A raw store decides whether an object changed by comparing its content digest wi
 one stored for its key, and it keeps that view for the length of a fetch. As a dict of
 ``str`` keys and ``bytes`` digests it held 250 MB of the job's memory at 100,000 issues
 (the GitLab store's 1.1 M objects); here it is 35 MB. A key is held as its 16-byte
-blake2b fingerprint and a digest as its first 16 bytes, in two numpy arrays sorted by
+MD5 fingerprint and a digest as its first 16 bytes, in two numpy arrays sorted by
 fingerprint; what the store commits goes to a dict folded into them once it grows.
-Two of a million keys share a fingerprint with odds of about 10^-27.
+DuckDB computes the fingerprints and digests of the stored rows itself (``read``), as
+columns of integers, so loading a million keys creates no Python object per key.
+Two of a million keys (ids the servers assign) share a fingerprint with odds of about
+10^-27.
 """
 
 from __future__ import annotations
@@ -15,25 +18,34 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
+import duckdb
 import numpy as np
 
 WIDTH = 16
 _DTYPE = f"S{WIDTH}"
 # A fold sorts the arrays again: a first nightly's 1.1 M GitLab objects fold 17 times.
 FOLD_AT = 65_536
-# Reading a store's rows: how many are held as Python objects at once.
-LOAD_CHUNK = 100_000
 # The digest of a key whose current row is a tombstone (its stored content hash reads
 # "deleted"): it matches no content.
 TOMBSTONE = b"deleted"
 
 
 def fingerprint(key: str) -> bytes:
-    return hashlib.blake2b(key.encode("utf-8"), digest_size=WIDTH).digest()
+    """The key's MD5 as DuckDB's ``md5_number_upper`` and ``md5_number_lower`` read it
+    (two little-endian halves), each half written big-endian."""
+    md5 = hashlib.md5(key.encode("utf-8"), usedforsecurity=False).digest()
+    return md5[7::-1] + md5[:7:-1]
 
 
 def _fingerprints(keys: Iterable[str]) -> np.ndarray:
     return np.array(list(map(fingerprint, keys)), dtype=_DTYPE)
+
+
+def _pairs(high: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """Two columns of unsigned 64-bit integers as 16-byte strings, each big-endian."""
+    pairs = np.empty(len(high), dtype=[("high", ">u8"), ("low", ">u8")])
+    pairs["high"], pairs["low"] = high, low
+    return pairs.view(_DTYPE).reshape(-1).copy()
 
 
 class CurrentDigests:
@@ -46,18 +58,35 @@ class CurrentDigests:
         self._recent: dict[str, bytes] = {}  # committed since the last fold
 
     @classmethod
-    def load(cls, chunks: Iterable[Sequence[tuple[str, bytes]]]) -> CurrentDigests:
-        """From ``(key, digest)`` rows, read a chunk at a time."""
+    def load(cls, rows: Sequence[tuple[str, bytes]]) -> CurrentDigests:
+        """From ``(key, digest)`` rows."""
         index = cls()
-        keys: list[np.ndarray] = []
-        digests: list[np.ndarray] = []
-        for rows in chunks:
-            keys.append(_fingerprints(key for key, _ in rows))
-            digests.append(np.array([digest[:WIDTH] for _, digest in rows], dtype=_DTYPE))
-        if keys:
-            index._keys = np.concatenate(keys)
-            index._digests = np.concatenate(digests)
+        if rows:
+            index._keys = _fingerprints(key for key, _ in rows)
+            index._digests = np.array([digest[:WIDTH] for _, digest in rows], dtype=_DTYPE)
             index._sort()
+        return index
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection, source: str, object_type: str) -> CurrentDigests:
+        """From the ``raw.current`` rows of a source's type; a tombstone (or a content
+        hash that is not hex) reads as ``TOMBSTONE``."""
+        columns = con.execute(
+            """
+            SELECT md5_number_upper(object_key) AS k1, md5_number_lower(object_key) AS k2,
+                   coalesce(TRY_CAST('0x' || content_hash[1:16] AS UBIGINT), 0) AS d1,
+                   coalesce(TRY_CAST('0x' || content_hash[17:32] AS UBIGINT), 0) AS d2,
+                   deleted OR TRY_CAST('0x' || content_hash[1:16] AS UBIGINT) IS NULL
+                       OR TRY_CAST('0x' || content_hash[17:32] AS UBIGINT) IS NULL AS unreadable
+            FROM raw.current WHERE source = ? AND object_type = ?
+            """,
+            [source, object_type],
+        ).fetchnumpy()
+        index = cls()
+        index._keys = _pairs(columns["k1"], columns["k2"])
+        index._digests = _pairs(columns["d1"], columns["d2"])
+        index._digests[np.asarray(columns["unreadable"], dtype=bool)] = TOMBSTONE
+        index._sort()
         return index
 
     def contains(self, keys: Sequence[str]) -> list[bool]:

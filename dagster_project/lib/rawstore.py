@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from dagster_project.lib.current_digests import LOAD_CHUNK, CurrentDigests
+from dagster_project.lib.current_digests import CurrentDigests
 from dagster_project.lib.sql import run_sql
 
 # Keys that change on every read without the object changing.
@@ -248,14 +248,8 @@ class RawStore:
         deleted object's), loaded once and kept in step with every commit."""
         current = self._hashes.get(object_type)
         if current is None:
-            cursor = self.con.execute(
-                "SELECT object_key, CASE WHEN deleted THEN 'deleted' ELSE content_hash END "
-                "FROM raw.current WHERE source = ? AND object_type = ?",
-                [self.source, object_type],
-            )
-            chunks = iter(lambda: cursor.fetchmany(LOAD_CHUNK), [])
-            current = self._hashes[object_type] = CurrentDigests.load(
-                [(key, _from_hex(h)) for key, h in rows] for rows in chunks
+            current = self._hashes[object_type] = CurrentDigests.read(
+                self.con, self.source, object_type
             )
         return current
 
@@ -579,15 +573,6 @@ class RawStore:
         self.con.execute("DROP TABLE gone_raw")
         written.extend((t, k, p, None) for t, k, p in gone)
         return len(gone)
-
-
-def _from_hex(value: str) -> bytes:
-    """A stored content hash as the digest ``_digest`` returns (a value that is not hex,
-    such as a tombstone's, matches no digest)."""
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        return value.encode("utf-8")
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import random
 
+import duckdb
 import pytest
 
 from dagster_project.lib import current_digests
 from dagster_project.lib.current_digests import TOMBSTONE, CurrentDigests
+from dagster_project.lib.rawstore import Batch, RawObject, RawStore, content_hash
 
 
 def _digest(text: str) -> bytes:
@@ -30,7 +32,7 @@ def _answers(
 
 def test_loaded_rows_are_held_with_their_digests() -> None:
     rows = [(f"group/p!{i}", _digest(str(i))) for i in range(250)]
-    index = CurrentDigests.load([rows[:100], rows[100:200], rows[200:]])
+    index = CurrentDigests.load(rows)
     model = dict(rows)
     _answers(index, model, [k for k, _ in rows] + ["group/p!9999", ""])
 
@@ -39,7 +41,7 @@ def test_digests_ending_in_zero_bytes_still_compare_exactly() -> None:
     # Fixed-width byte strings drop trailing NULs when read out; comparison stays exact.
     zero_tail = b"\x07" * 8 + b"\x00" * 24
     one_tail = b"\x07" * 8 + b"\x00" * 7 + b"\x01" + b"\x00" * 16
-    index = CurrentDigests.load([[("a", zero_tail), ("b", one_tail)]])
+    index = CurrentDigests.load([("a", zero_tail), ("b", one_tail)])
     assert index.matches(["a", "b"], [zero_tail, one_tail]) == [True, True]
     assert index.matches(["a", "b"], [one_tail, zero_tail]) == [False, False]
 
@@ -49,7 +51,7 @@ def test_commits_folded_in_or_not_answer_as_a_dict(monkeypatch: pytest.MonkeyPat
     rng = random.Random(11)
     keys = [f"k{i}" for i in range(60)]
     model = {k: _digest(k) for k in keys[:30]}
-    index = CurrentDigests.load([[*model.items(), ("k59", TOMBSTONE)]])
+    index = CurrentDigests.load([*model.items(), ("k59", TOMBSTONE)])
     tombstoned = {"k59"}
     for step in range(400):
         key = rng.choice(keys[:55])  # k55..k58 never have a row
@@ -74,3 +76,19 @@ def test_an_empty_index_holds_nothing() -> None:
     assert index.matches([], []) == []
     index.set("a", _digest("a"))
     assert index.matches(["a"], [_digest("a")]) == [True]
+
+
+def test_read_from_duckdb_answers_as_loaded_from_python(tmp_path) -> None:
+    """DuckDB's MD5 halves and hex digests give the fingerprints Python computes."""
+    con = duckdb.connect(str(tmp_path / "store.duckdb"))
+    store = RawStore(con, "jira", "run-1")
+    payloads = {f"PAY-{i}": {"v": i, "summary": "é" * i} for i in range(300)}
+    store.commit(Batch(objects=[RawObject("issue", k, p) for k, p in payloads.items()]))
+    store.tombstone_missing("issue", set(list(payloads)[:250]))
+    index = CurrentDigests.read(con, "jira", "issue")
+    keys = [*payloads, "PAY-999"]
+    digests = [bytes.fromhex(content_hash(payloads.get(k, {}))) for k in keys]
+    assert index.matches(keys, digests) == [i < 250 for i in range(301)]
+    assert index.have_rows(keys) == [True] * 300 + [False]
+    assert index.contains(keys) == [i < 250 for i in range(301)]
+    con.close()
