@@ -3,8 +3,8 @@ bytes an object; and which keys have a row in ``raw.current`` at all (a tombston
 
 A raw store decides whether an object changed by comparing its content digest with the
 one stored for its key, and it keeps that view for the length of a fetch. As a dict of
-``str`` keys and ``bytes`` digests it held 250 MB of the job's memory at 100,000 issues
-(the GitLab store's 1.1 M objects); here it is 35 MB. A key is held as its 16-byte
+``str`` keys and ``bytes`` digests it held 253 MB of the job's memory at 100,000 issues
+(the GitLab store's 1.1 M objects); here it is 33 MB. A key is held as its 16-byte
 MD5 fingerprint and a digest as its first 16 bytes, in two numpy arrays sorted by
 fingerprint; what the store commits goes to a dict folded into them once it grows.
 DuckDB computes the fingerprints and digests of the stored rows itself (``read``), as
@@ -58,27 +58,19 @@ class CurrentDigests:
         self._recent: dict[str, bytes] = {}  # committed since the last fold
 
     @classmethod
-    def load(cls, rows: Sequence[tuple[str, bytes]]) -> CurrentDigests:
-        """From ``(key, digest)`` rows."""
-        index = cls()
-        if rows:
-            index._keys = _fingerprints(key for key, _ in rows)
-            index._digests = np.array([digest[:WIDTH] for _, digest in rows], dtype=_DTYPE)
-            index._sort()
-        return index
-
-    @classmethod
     def read(cls, con: duckdb.DuckDBPyConnection, source: str, object_type: str) -> CurrentDigests:
         """From the ``raw.current`` rows of a source's type; a tombstone (or a content
         hash that is not hex) reads as ``TOMBSTONE``."""
         columns = con.execute(
             """
-            SELECT md5_number_upper(object_key) AS k1, md5_number_lower(object_key) AS k2,
-                   coalesce(TRY_CAST('0x' || content_hash[1:16] AS UBIGINT), 0) AS d1,
-                   coalesce(TRY_CAST('0x' || content_hash[17:32] AS UBIGINT), 0) AS d2,
-                   deleted OR TRY_CAST('0x' || content_hash[1:16] AS UBIGINT) IS NULL
-                       OR TRY_CAST('0x' || content_hash[17:32] AS UBIGINT) IS NULL AS unreadable
-            FROM raw.current WHERE source = ? AND object_type = ?
+            SELECT k1, k2, coalesce(d1, 0) AS d1, coalesce(d2, 0) AS d2,
+                   deleted OR d1 IS NULL OR d2 IS NULL AS unreadable
+            FROM (
+                SELECT md5_number_upper(object_key) AS k1, md5_number_lower(object_key) AS k2,
+                       TRY_CAST('0x' || content_hash[1:16] AS UBIGINT) AS d1,
+                       TRY_CAST('0x' || content_hash[17:32] AS UBIGINT) AS d2, deleted
+                FROM raw.current WHERE source = ? AND object_type = ?
+            )
             """,
             [source, object_type],
         ).fetchnumpy()
@@ -94,14 +86,14 @@ class CurrentDigests:
         found = self._lookup(keys)
         return ((found != b"") & (found != TOMBSTONE)).tolist()
 
-    def have_rows(self, keys: Sequence[str]) -> list[bool]:
-        """Whether each key has a current row at all, a tombstone's included."""
-        return (self._lookup(keys) != b"").tolist()
-
-    def matches(self, keys: Sequence[str], digests: Sequence[bytes]) -> list[bool]:
-        """Whether each key is held with that digest."""
+    def compare(
+        self, keys: Sequence[str], digests: Sequence[bytes]
+    ) -> tuple[list[bool], list[bool]]:
+        """Whether each key is held with that digest, and whether it has a current row
+        at all (a tombstone's included): one look-up for both."""
+        found = self._lookup(keys)
         wanted = np.array([digest[:WIDTH] for digest in digests], dtype=_DTYPE)
-        return (self._lookup(keys) == wanted).tolist()
+        return (found == wanted).tolist(), (found != b"").tolist()
 
     def set(self, key: str, digest: bytes | None) -> None:
         """The key now holds ``digest`` (None: its current row is now a tombstone)."""

@@ -396,8 +396,8 @@ class RawStore:
         for object_type, rows in at.items():
             current = self._current(object_type)
             keys = [objects[i].object_key for i in rows]
-            held = current.matches(keys, [digests[i] for i in rows])
-            for i, same, has_row in zip(rows, held, current.have_rows(keys), strict=True):
+            held, have_rows = current.compare(keys, [digests[i] for i in rows])
+            for i, same, has_row in zip(rows, held, have_rows, strict=True):
                 unchanged[i] = same
                 replaces[i] = has_row
         return unchanged, replaces

@@ -10,11 +10,35 @@ import pytest
 
 from dagster_project.lib import current_digests
 from dagster_project.lib.current_digests import TOMBSTONE, CurrentDigests
-from dagster_project.lib.rawstore import Batch, RawObject, RawStore, content_hash
+from dagster_project.lib.rawstore import (
+    Batch,
+    RawObject,
+    RawStore,
+    content_hash,
+    ensure_raw_schema,
+)
 
 
 def _digest(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
+
+
+def _stored(rows: list[tuple[str, bytes]]) -> CurrentDigests:
+    """The view ``read`` gives of ``raw.current`` rows (key, digest; ``TOMBSTONE``: a
+    tombstone's row), content hashes stored as hex as the raw store writes them."""
+    con = duckdb.connect()
+    ensure_raw_schema(con)
+    if rows:
+        con.executemany(
+            "INSERT INTO raw.current VALUES ('jira', 'issue', ?, ?, ?, ?)",
+            [
+                (key, i, "deleted" if d == TOMBSTONE else d.hex(), d == TOMBSTONE)
+                for i, (key, d) in enumerate(rows)
+            ],
+        )
+    index = CurrentDigests.read(con, "jira", "issue")
+    con.close()
+    return index
 
 
 def _answers(
@@ -22,17 +46,18 @@ def _answers(
 ) -> None:
     """``model``: the keys held and their digests; ``rows``: keys with a row (tombstones too)."""
     assert index.contains(keys) == [k in model for k in keys]
-    assert index.have_rows(keys) == [k in model or k in rows for k in keys]
     wanted = [model.get(k, _digest("never")) for k in keys]
-    assert index.matches(keys, wanted) == [k in model for k in keys]
+    same, have_rows = index.compare(keys, wanted)
+    assert same == [k in model for k in keys]
+    assert have_rows == [k in model or k in rows for k in keys]
     # Another digest for a held key is a change, however close.
     other = [bytes([d[0] ^ 1]) + d[1:] for d in wanted]
-    assert index.matches(keys, other) == [False] * len(keys)
+    assert index.compare(keys, other)[0] == [False] * len(keys)
 
 
-def test_loaded_rows_are_held_with_their_digests() -> None:
+def test_stored_rows_are_held_with_their_digests() -> None:
     rows = [(f"group/p!{i}", _digest(str(i))) for i in range(250)]
-    index = CurrentDigests.load(rows)
+    index = _stored(rows)
     model = dict(rows)
     _answers(index, model, [k for k, _ in rows] + ["group/p!9999", ""])
 
@@ -41,9 +66,9 @@ def test_digests_ending_in_zero_bytes_still_compare_exactly() -> None:
     # Fixed-width byte strings drop trailing NULs when read out; comparison stays exact.
     zero_tail = b"\x07" * 8 + b"\x00" * 24
     one_tail = b"\x07" * 8 + b"\x00" * 7 + b"\x01" + b"\x00" * 16
-    index = CurrentDigests.load([("a", zero_tail), ("b", one_tail)])
-    assert index.matches(["a", "b"], [zero_tail, one_tail]) == [True, True]
-    assert index.matches(["a", "b"], [one_tail, zero_tail]) == [False, False]
+    index = _stored([("a", zero_tail), ("b", one_tail)])
+    assert index.compare(["a", "b"], [zero_tail, one_tail])[0] == [True, True]
+    assert index.compare(["a", "b"], [one_tail, zero_tail])[0] == [False, False]
 
 
 def test_commits_folded_in_or_not_answer_as_a_dict(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,7 +76,7 @@ def test_commits_folded_in_or_not_answer_as_a_dict(monkeypatch: pytest.MonkeyPat
     rng = random.Random(11)
     keys = [f"k{i}" for i in range(60)]
     model = {k: _digest(k) for k in keys[:30]}
-    index = CurrentDigests.load([*model.items(), ("k59", TOMBSTONE)])
+    index = _stored([*model.items(), ("k59", TOMBSTONE)])
     tombstoned = {"k59"}
     for step in range(400):
         key = rng.choice(keys[:55])  # k55..k58 never have a row
@@ -66,19 +91,20 @@ def test_commits_folded_in_or_not_answer_as_a_dict(monkeypatch: pytest.MonkeyPat
         if step % 37 == 0:
             _answers(index, model, keys, tombstoned)
     _answers(index, model, keys, tombstoned)
-    assert not any(index.have_rows(["k55", "k56", "k57", "k58"]))
+    never = ["k55", "k56", "k57", "k58"]
+    assert not any(index.compare(never, [_digest(k) for k in never])[1])
     assert len(index._recent) < 7  # folded into the arrays as it grew
 
 
 def test_an_empty_index_holds_nothing() -> None:
-    index = CurrentDigests.load([])
+    index = _stored([])
     assert index.contains(["a"]) == [False]
-    assert index.matches([], []) == []
+    assert index.compare([], []) == ([], [])
     index.set("a", _digest("a"))
-    assert index.matches(["a"], [_digest("a")]) == [True]
+    assert index.compare(["a"], [_digest("a")]) == ([True], [True])
 
 
-def test_read_from_duckdb_answers_as_loaded_from_python(tmp_path) -> None:
+def test_a_raw_stores_rows_read_as_python_fingerprints_them(tmp_path) -> None:
     """DuckDB's MD5 halves and hex digests give the fingerprints Python computes."""
     con = duckdb.connect(str(tmp_path / "store.duckdb"))
     store = RawStore(con, "jira", "run-1")
@@ -88,7 +114,8 @@ def test_read_from_duckdb_answers_as_loaded_from_python(tmp_path) -> None:
     index = CurrentDigests.read(con, "jira", "issue")
     keys = [*payloads, "PAY-999"]
     digests = [bytes.fromhex(content_hash(payloads.get(k, {}))) for k in keys]
-    assert index.matches(keys, digests) == [i < 250 for i in range(301)]
-    assert index.have_rows(keys) == [True] * 300 + [False]
+    same, have_rows = index.compare(keys, digests)
+    assert same == [i < 250 for i in range(301)]
+    assert have_rows == [True] * 300 + [False]
     assert index.contains(keys) == [i < 250 for i in range(301)]
     con.close()
