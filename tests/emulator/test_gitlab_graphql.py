@@ -174,7 +174,7 @@ def test_merge_requests_by_iid_newest_first(emulator: server.RunningEmulator) ->
     client = _client(emulator.url)
     query = """query($path: ID!, $iids: [String!]) { project(fullPath: $path) {
         mergeRequests(iids: $iids) { count nodes { iid projectId createdAt
-          approvedBy { nodes { username } } } } } }"""
+          diffRefs { baseSha headSha startSha } approvedBy { nodes { username } } } } } }"""
 
     data = _execute(client, query, path=PAYMENTS, iids=["1", "3", "2", "999"])
 
@@ -189,7 +189,13 @@ def test_merge_requests_by_iid_newest_first(emulator: server.RunningEmulator) ->
     approvals = {
         r["iid"]: r["approvals"] for r in _jsonl("mr_approvals.jsonl") if r["project_id"] == 201
     }
-    for node in nodes:
+    for node, mr in zip(nodes, expected, strict=True):
+        refs = mr["diff_refs"]  # what REST gives on the single MR and on /changes
+        assert node["diffRefs"] == {
+            "baseSha": refs["base_sha"],
+            "headSha": refs["head_sha"],
+            "startSha": refs["start_sha"],
+        }
         assert [u["username"] for u in node["approvedBy"]["nodes"]] == [
             a["user"]["username"] for a in approvals[int(node["iid"])]["approved_by"]
         ]
@@ -215,6 +221,10 @@ def test_query_errors_come_back_in_graphql_shape_with_http_200(
 
     syntax = _post(emulator.url, {"query": "{ project("})
     assert syntax.status_code == 200 and syntax.json()["errors"][0]["message"]
+    # a query is parsed once and kept: asked again, the same answer
+    again = _post(emulator.url, {"query": f'{{ project(fullPath: "{PAYMENTS}") {{ nope }} }}'})
+    assert again.json() == body
+    assert _post(emulator.url, {"query": "{ project("}).json() == syntax.json()
 
     typed = _post(
         emulator.url,

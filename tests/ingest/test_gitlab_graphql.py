@@ -22,11 +22,12 @@ from dagster_project.lib.policy import Ingest, Policy
 from dagster_project.lib.retry import SourceError
 from dagster_project.lib.sources.gitlab_graphql import (
     PROJECTS_PER_QUERY,
+    DiffRefs,
     GraphqlUnavailable,
     MrRef,
     note_number,
 )
-from dagster_project.lib.sources.gitlab_source import GitlabSource
+from dagster_project.lib.sources.gitlab_source import REST_REFS, GitlabSource
 from dagster_project.sandbox.emulator.gitlab_graphql import gitlab_time
 from dagster_project.sandbox.simulator import generate
 from tests.conftest import HANDMADE, sandbox_stats
@@ -81,8 +82,14 @@ def test_one_query_brings_the_notes_and_approvers_of_many_merge_requests(
     assert _calls(running.url) == {GRAPHQL: 1}
     assert source.requests == 1
     expected = _notes(HANDMADE)
-    for ref, (notes, approvals) in threads.items():
+    diffs = {
+        (m["project_id"], m["iid"]): m["diff_refs"]
+        for m in _jsonl(HANDMADE, "merge_requests.jsonl")
+    }
+    for ref, (notes, approvals, diff_refs) in threads.items():
         dataset = expected[(ref.project_id, ref.iid)]
+        # The refs REST's /changes gives, so a stored diff can be told unmoved.
+        assert diff_refs == DiffRefs.of(diffs[(ref.project_id, ref.iid)], *REST_REFS)
         # The same notes, in the same order, as GitLab's GraphQL renders them.
         assert [note_number(n) for n in notes.items] == [n["id"] for n in dataset]
         assert [n["id"].split("/")[3] for n in notes.items] == [
@@ -92,7 +99,7 @@ def test_one_query_brings_the_notes_and_approvers_of_many_merge_requests(
             gitlab_time(n["created_at"]) for n in dataset
         ]
         assert notes.reported == len(dataset)
-        assert set(approvals) == {"iid", "approvedBy"}  # the GraphQL node, as received
+        assert set(approvals) == {"iid", "approvedBy"}  # the GraphQL node, without diffRefs
 
 
 def test_notes_beyond_a_page_are_followed_by_cursor_for_that_merge_request_only(
@@ -108,7 +115,7 @@ def test_notes_beyond_a_page_are_followed_by_cursor_for_that_merge_request_only(
     follow_ups = sum(math.ceil(len(n) / page) - 1 for n in expected.values() if len(n) > page)
     assert follow_ups > 10  # the dataset holds MRs with many pages of notes
     assert _calls(running.url) == {GRAPHQL: 1 + follow_ups}
-    for ref, (notes, _) in threads.items():
+    for ref, (notes, _, _) in threads.items():
         assert [note_number(n) for n in notes.items] == [
             n["id"] for n in expected[(ref.project_id, ref.iid)]
         ]
@@ -134,7 +141,7 @@ def test_a_query_too_complex_for_gitlab_is_split_and_later_ones_ask_for_less(
     fits = source.graphql.per_query
     assert 1 <= fits < 6
     assert _calls(running.url) == {GRAPHQL: 1 + math.ceil(projects / fits)}
-    assert sum(len(n.items) for n, _ in threads.values()) == sum(
+    assert sum(len(t.notes.items) for t in threads.values()) == sum(
         len(r["notes"]) for r in _jsonl(org, "mr_notes.jsonl")
     )
 
@@ -158,7 +165,7 @@ def test_approvals_the_notes_do_not_explain_are_read_over_rest(
         GRAPHQL: 1,
         "GET /api/v4/projects/{id}/merge_requests/{iid}/approvals": 1,
     }
-    approvals = {(r.project_id, r.iid): a for r, (_, a) in threads.items()}
+    approvals = {(r.project_id, r.iid): t.approvals for r, t in threads.items()}
     rest = approvals[(201, 1)]
     assert rest["approved_by"][0]["approved_at"]  # REST's shape, with the time
     assert all("approvedBy" in a for k, a in approvals.items() if k != (201, 1))
@@ -182,7 +189,8 @@ def test_no_graphql_on_the_instance_means_rest_per_merge_request(
     }
     assert source.graphql is None and "404" in source.notes_via
     expected = _notes(HANDMADE)
-    for ref, (notes, approvals) in threads.items():
+    for ref, (notes, approvals, diff_refs) in threads.items():
+        assert diff_refs is None  # REST's notes and approvals do not carry them
         assert [n["id"] for n in notes.items] == [
             n["id"] for n in expected[(ref.project_id, ref.iid)]
         ]
@@ -237,7 +245,7 @@ def test_faults_are_retried_and_lose_no_note(serve: Callable[..., Any]) -> None:
     stats = sandbox_stats(running.url)
     assert {"429", "5xx", "reset", "truncate"} <= set(stats["faults"])
     expected = _notes(HANDMADE)
-    for ref, (notes, _) in threads.items():
+    for ref, (notes, _, _) in threads.items():
         assert [note_number(n) for n in notes.items] == [
             n["id"] for n in expected[(ref.project_id, ref.iid)]
         ]

@@ -339,8 +339,7 @@ def test_an_incremental_run_fetches_only_what_changed(
         "/user": 1,  # the reachability check
         "/projects": 1,
         "/merge_requests": 1,
-        "/projects/{id}/merge_requests/{iid}/changes": 1,
-        "POST /api/graphql": 1,  # its notes and approvers
+        "POST /api/graphql": 1,  # its notes, approvers and diff refs: no /changes
         "/projects/{id}/deployments": 3,
         "/projects/{id}/repository/commits": 1,  # the ledger only: its activity moved
         "/projects/{id}/repository/tree": 1,  # blobs unchanged: no file read
@@ -354,8 +353,7 @@ def test_an_incremental_run_fetches_only_what_changed(
     assert written == sorted(
         [
             ("commit", changed["commit"]),
-            ("merge_request", changed["mr"]),
-            ("mr_change", changed["mr"]),  # /changes carries the MR and its updated_at
+            ("merge_request", changed["mr"]),  # its stored changes stay: diff unmoved
             ("mr_note", changed["note"]),
             ("project", "202"),
         ]
@@ -372,6 +370,87 @@ def test_an_incremental_run_fetches_only_what_changed(
     fresh = tmp_path / "fresh.duckdb"
     _run(url, fresh)
     assert _chain(db) == _chain(fresh)
+
+
+def _push(root: Path) -> dict[str, Any]:
+    """A commit pushed to an open MR's branch: its head, its diff refs and its changes
+    move (a file added), and its updated_at."""
+    sha = "e" * 40
+    mrs = _jsonl(root, "merge_requests.jsonl")
+    mr = next(m for m in mrs if (m["project_id"], m["iid"]) == (201, 4))
+    mr.update(sha=sha, updated_at="2026-04-02T12:00:00.000Z")
+    mr["diff_refs"] = {**mr["diff_refs"], "head_sha": sha}
+    _write_jsonl(root, "merge_requests.jsonl", mrs)
+    changes = _jsonl(root, "mr_changes.jsonl")
+    record = next(r for r in changes if (r["project_id"], r["iid"]) == (201, 4))
+    path = "src/payouts/retry_policy.py"
+    record["changes"].append(
+        {
+            "old_path": path,
+            "new_path": path,
+            "a_mode": "0",
+            "b_mode": "100644",
+            "diff": "@@ -0,0 +1,2 @@\n+MAX_ATTEMPTS = 5\n+BACKOFF_S = 30\n",
+            "new_file": True,
+            "renamed_file": False,
+            "deleted_file": False,
+        }
+    )
+    _write_jsonl(root, "mr_changes.jsonl", changes)
+    return {"mr": "201!4", "mr_key": "acme/payments/payments-api!4", "path": path}
+
+
+@pytest.mark.parametrize("refs", ["kept", "from the payload", "rest"])
+def test_only_a_merge_request_whose_diff_moved_is_asked_for_its_changes(
+    handmade_ingest: tuple[Path, dict], tmp_path: Path, serve, monkeypatch, refs: str
+) -> None:
+    """A note moves an MR's updated_at but not its diff refs: its stored /changes stay.
+    A push moves them: that MR's /changes is read again. Stored changes without kept
+    refs (a database from before) are compared from their payload; over REST there are
+    no refs to compare, and every changed MR's /changes is read."""
+    source_db, _ = handmade_ingest
+    monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
+    data = copy_dataset(HANDMADE, tmp_path / "data")
+    noted, pushed = _edit(data), _push(data)
+    db = _copy_db(source_db, tmp_path)
+    store = staged(db, "gitlab")
+    if refs == "from the payload":
+        with duckdb.connect(str(store)) as con:
+            kept = con.execute(
+                "DELETE FROM raw.parts WHERE raw_id IN (SELECT raw_id FROM raw.current "
+                "WHERE object_type = 'mr_change')"
+            ).fetchall()[0][0]
+        assert kept == len(_jsonl(HANDMADE, "merge_requests.jsonl"))
+    if refs == "rest":
+        _policy(tmp_path, monkeypatch, gitlab_graphql=False)
+    url = serve(data).url
+
+    calls = _run(url, db)
+
+    asked = calls.get("/projects/{id}/merge_requests/{iid}/changes", 0)
+    assert asked == (2 if refs == "rest" else 1)
+    written = table(
+        db,
+        "SELECT object_key FROM raw.objects WHERE object_type = 'mr_change' AND run_id = "
+        "(SELECT run_id FROM raw.objects ORDER BY raw_id DESC LIMIT 1) ORDER BY ALL",
+    )
+    assert written == ([(noted["mr"],), (pushed["mr"],)] if refs == "rest" else [(pushed["mr"],)])
+    files = table(db, "SELECT new_path FROM chain.mr_changes WHERE mr_key = ?", [pushed["mr_key"]])
+    assert (pushed["path"],) in files
+    fresh, kept = tmp_path / "fresh.duckdb", _chain(db)
+    _run(url, fresh)
+    for name, rows in _chain(fresh).items():
+        # REST notes keep the milliseconds the GraphQL ones read before had not
+        if refs != "rest" or name not in ("mr_notes", "mr_review_rounds"):
+            assert kept[name] == rows, name
+    # the refs kept beside the new /changes are the pushed head's
+    head = table(
+        store,
+        "SELECT p.parts->>'$.diff_refs.head_sha' FROM raw.current c JOIN raw.parts p "
+        "USING (raw_id) WHERE c.object_type = 'mr_change' AND c.object_key = ?",
+        [pushed["mr"]],
+    )
+    assert head == [("e" * 40,)]
 
 
 def test_a_malformed_merge_request_is_quarantined_and_the_run_goes_on(

@@ -86,6 +86,26 @@ def test_truth_stays_exact_over_several_advances(base: Path, tmp_path: Path) -> 
     }
 
 
+def test_a_merge_request_diff_follows_its_pushes(base: Path, tmp_path: Path) -> None:
+    """GitLab's ``diff_refs`` end at the MR's head: a push moves both, a note neither
+    (the ingestion asks for an MR's changes again only when the refs moved)."""
+    ds = shutil.copytree(base, tmp_path / "ds")
+    rel = "gitlab/merge_requests.jsonl"
+    advance(ds, days=3, seed=3)  # MRs opened now see pushes and reviews later
+    before = {k: json.loads(line) for k, line in _lines(ds, rel).items()}
+    assert all(m["diff_refs"]["head_sha"] == m["sha"] for m in before.values())
+
+    advance(ds, days=4, seed=4)
+
+    after = {k: json.loads(line) for k, line in _lines(ds, rel).items()}
+    assert all(m["diff_refs"]["head_sha"] == m["sha"] for m in after.values())
+    updated = [k for k in before if after[k]["updated_at"] != before[k]["updated_at"]]
+    pushed = [k for k in updated if after[k]["sha"] != before[k]["sha"]]
+    assert 0 < len(pushed) < len(updated)  # most updates are notes, approvals, merges
+    for k in updated:
+        assert after[k]["diff_refs"]["base_sha"] == before[k]["diff_refs"]["base_sha"]
+
+
 def test_same_seed_same_dataset_same_result(base: Path, tmp_path: Path) -> None:
     a = shutil.copytree(base, tmp_path / "a")
     b = shutil.copytree(base, tmp_path / "b")

@@ -40,6 +40,7 @@ def fetch_gitlab_unit(
             "mr_list_pages": result.mr_pages,
             "mrs_listed": result.mrs_listed,
             "mrs_fetched": result.mrs_fetched,
+            "mr_changes_kept": result.changes_kept,  # diff refs unchanged: not asked again
             "mr_listings_repeated": result.relisted,
             "projects_synced": result.projects_synced,
             "projects_unchanged": result.projects_skipped,

@@ -15,9 +15,11 @@ One run:
 * merge requests: listed by ``updated_at`` ascending from the watermark minus the
   overlap (``/merge_requests?scope=all`` without a project scope, else per project or
   group). An MR whose ``updated_at`` differs from the stored one is fetched with its
-  ``/changes``, every note and its approval state; the notes and approvers of a listing
-  page's changed MRs come through GraphQL in a few queries (``gitlab_graphql.py``; REST
-  per MR where GraphQL is off or unavailable). A listing page commits its MRs with all
+  ``/changes``, every note and its approval state; the notes, approvers and diff refs
+  of a listing page's changed MRs come through GraphQL in a few queries
+  (``gitlab_graphql.py``; REST per MR where GraphQL is off or unavailable). An MR whose
+  diff refs equal those of its stored ``/changes`` keeps them: a note or an approval
+  leaves the refs as they were, and a diff between the same commits is the same diff. A listing page commits its MRs with all
   of that and the watermark in one transaction. A listing that shifted under its
   offsets (a key seen twice, ``X-Total`` moving between pages) is read once more from
   the same start;
@@ -46,7 +48,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote, urlsplit
 
 import gitlab
@@ -68,6 +70,7 @@ from dagster_project.lib.rawstore import (
 )
 from dagster_project.lib.retry import SourceError, status_of, with_retries
 from dagster_project.lib.sources.gitlab_graphql import (
+    DiffRefs,
     GitlabGraphql,
     GraphqlUnavailable,
     MrRef,
@@ -77,6 +80,9 @@ from dagster_project.lib.sources.payloads import Lenient, checked_timestamp, val
 from dagster_project.lib.sources.timeparse import parse_ts
 
 RECONCILE = "reconcile"
+DIFF_REFS = "diff_refs"  # the part kept beside a stored /changes answer (raw.parts)
+REST_REFS = ("base_sha", "head_sha", "start_sha")
+KEPT = object()  # an MR's stored changes are still its diff: nothing to add
 ACTIVITY = "project_activity"  # last_activity_at of a project when it was last synced
 SYNCED = "project_synced"  # when that sync started
 ACTIVITY_THROTTLE = timedelta(hours=1)  # GitLab moves last_activity_at at most this often
@@ -235,6 +241,14 @@ class Listing:
     def stable(self) -> bool:
         """No page saw a different X-Total: nothing was added or removed meanwhile."""
         return len({t for t in self.totals if t is not None}) <= 1
+
+
+class MrThread(NamedTuple):
+    """What an MR's conversation gives besides its changes."""
+
+    notes: Listing
+    approvals: Any | None  # the approval state, None where GitLab gives none
+    diff_refs: DiffRefs | None  # from GraphQL; None over REST
 
 
 class LinkHostError(SourceError):
@@ -431,18 +445,18 @@ class GitlabSource:
     def mr_changes(self, project_id: int, iid: int) -> Any:
         return self.get_json(f"/projects/{project_id}/merge_requests/{iid}/changes")
 
-    def mr_threads(self, refs: list[MrRef]) -> dict[MrRef, tuple[Listing, Any | None]]:
-        """Every note (a Listing) and the approval state of each MR: GraphQL in bulk,
+    def mr_threads(self, refs: list[MrRef]) -> dict[MrRef, MrThread]:
+        """Every note, the approval state and the diff refs of each MR: GraphQL in bulk,
         REST ``/approvals`` where the notes do not explain the approvers, REST for
-        everything where GraphQL is off or unavailable."""
+        everything where GraphQL is off or unavailable (no diff refs then)."""
         threads = self._graphql_threads(refs)
         if threads is None:
             return dict(zip(refs, in_order(self._rest_thread, refs, self.in_flight), strict=True))
-        out: dict[MrRef, tuple[Listing, Any | None]] = {}
+        out: dict[MrRef, MrThread] = {}
         for ref, thread in threads.items():
             notes = Listing(items=thread.notes, totals=list(thread.counts))
             approvals = thread.approvals if thread.approvals_explained() else None
-            out[ref] = (notes, approvals or self._rest_approvals(ref))
+            out[ref] = MrThread(notes, approvals or self._rest_approvals(ref), thread.diff_refs)
         return out
 
     def _graphql_threads(self, refs: list[MrRef]) -> dict[MrRef, Any] | None:
@@ -454,10 +468,10 @@ class GitlabSource:
             self.graphql, self.notes_via = None, f"rest: {exc}"  # for the rest of the run
             return None
 
-    def _rest_thread(self, ref: MrRef) -> tuple[Listing, Any | None]:
+    def _rest_thread(self, ref: MrRef) -> MrThread:
         base = f"/projects/{ref.project_id}/merge_requests/{ref.iid}"
         notes = self.list_all(f"{base}/notes", {"sort": "asc", "order_by": "created_at"})
-        return notes, self._rest_approvals(ref)
+        return MrThread(notes, self._rest_approvals(ref), None)
 
     def _rest_approvals(self, ref: MrRef) -> Any | None:
         return self.get_optional_json(
@@ -494,6 +508,7 @@ class GitlabFetchResult:
     mr_pages: int = 0
     mrs_listed: int = 0
     mrs_fetched: int = 0
+    changes_kept: int = 0  # changed MRs whose diff had not moved: no /changes request
     relisted: int = 0  # MR listings read again because they shifted under their offsets
     commits_listed: int = 0
     projects_synced: int = 0
@@ -651,15 +666,32 @@ class GitlabIngest:
                 changed[key] = (mr, raw)
         refs = {key: self._ref(mr, raw) for key, (mr, raw) in changed.items()}
         threads = self.source.mr_threads(list(refs.values())) if refs else {}
-        changes = in_order(
-            lambda mr: self.source.mr_changes(mr.project_id, mr.iid),
-            [mr for mr, _raw in changed.values()],
+        moved = self._diff_moved({key: threads[ref].diff_refs for key, ref in refs.items()})
+        fetched = in_order(
+            lambda key: self.source.mr_changes(changed[key][0].project_id, changed[key][0].iid),
+            moved,
             self.source.in_flight,
         )
-        for (key, (mr, raw)), mr_changes in zip(changed.items(), changes, strict=True):
-            notes, approvals = threads[refs[key]]
-            self._add_merge_request(key, mr, raw, (mr_changes, notes, approvals), batch)
+        changes = dict(zip(moved, fetched, strict=True))
+        self.result.changes_kept += len(changed) - len(moved)
+        for key, (mr, raw) in changed.items():
+            self._add_merge_request(key, mr, raw, changes.get(key, KEPT), threads[refs[key]], batch)
         return keys
+
+    def _diff_moved(self, refs: dict[str, DiffRefs | None]) -> list[str]:
+        """The MRs whose ``/changes`` to ask for: all but those whose stored changes were
+        computed between the diff refs GitLab gives now (kept beside them, or read from
+        the stored payload where stored before that)."""
+        known = {key: r for key, r in refs.items() if r is not None and key in self.stored_updated}
+        stored = self.store.kept_parts("mr_change", known, DIFF_REFS)
+        unkept = [key for key in known if key not in stored]
+        for key, value in self.store.stored_parts("mr_change", unkept, "$.diff_refs").items():
+            stored[key] = value
+        return [
+            key
+            for key in refs
+            if key not in known or DiffRefs.of(stored.get(key), *REST_REFS) != known[key]
+        ]
 
     def _ref(self, mr: MergeRequestPayload, raw: Any) -> MrRef:
         path = self._project_path(mr, raw) if self.source.graphql is not None else ""
@@ -683,16 +715,16 @@ class GitlabIngest:
         key: str,
         mr: MergeRequestPayload,
         raw: Any,
-        children: tuple[Any, Listing, Any | None],
+        changes: Any,
+        thread: MrThread,
         batch: Batch,
     ) -> None:
-        changes, notes, approvals = children
+        """The MR, its changes (unless ``KEPT``: the stored ones are still its diff), its
+        notes and approval state."""
+        notes, approvals, _refs = thread
         batch.objects.append(RawObject("merge_request", key, raw))
-        try:
-            ChangesPayload.model_validate(changes)
-            batch.objects.append(RawObject("mr_change", key, changes, parent_key=key))
-        except ValidationError as exc:
-            batch.quarantined.append(Quarantined("mr_change", key, validation_reason(exc), changes))
+        if changes is not KEPT:
+            self._add_changes(key, changes, batch)
         note_keys: set[str] = set()
         for note in notes.items:
             try:
@@ -718,6 +750,17 @@ class GitlabIngest:
         )
         self._after_commit.append((key, mr.updated_at))
         self.result.mrs_fetched += 1
+
+    @staticmethod
+    def _add_changes(key: str, changes: Any, batch: Batch) -> None:
+        try:
+            ChangesPayload.model_validate(changes)
+        except ValidationError as exc:
+            batch.quarantined.append(Quarantined("mr_change", key, validation_reason(exc), changes))
+            return
+        refs = changes.get("diff_refs")
+        parts = {DIFF_REFS: refs} if isinstance(refs, dict) else None
+        batch.objects.append(RawObject("mr_change", key, changes, parent_key=key, parts=parts))
 
     def commit(self, batch: Batch) -> None:
         """Commit a batch, then remember what its MRs now look like in the store."""

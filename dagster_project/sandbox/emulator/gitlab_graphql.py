@@ -1,9 +1,10 @@
 """GitLab's GraphQL API (``/api/graphql``) over the dataset the REST side serves.
 
-The subset the ingestion reads — a project's merge requests by iid, their notes and
-approvers — executed by graphql-core against a schema that keeps GitLab's names and
+The subset the ingestion reads — a project's merge requests by iid, their notes,
+approvers and diff refs — executed by graphql-core against a schema that keeps GitLab's names and
 types, with the behaviours a client depends on:
 
+* an MR's ``diffRefs`` from the ``diff_refs`` REST gives on ``/changes``;
 * the same notes as REST ``/notes``, oldest first (ties by id); merge requests newest
   first, GitLab's default ``created_desc``;
 * global ids ``gid://gitlab/<Class>/<id>`` (a note's class is its REST ``type``, else
@@ -24,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -63,6 +65,7 @@ RESOLVED = {("Query", "project"), ("Project", "mergeRequest")}
 RESOLVED_CONNECTIONS = {("Project", "mergeRequests"), ("MergeRequest", "notes")}
 COMPLEXITY_PER_NODE = 0.01  # BaseResolver.complexity_multiplier
 INVALID_CURSOR = "Please provide a valid cursor"
+DOCUMENTS_KEPT = 64  # parsed queries kept, oldest dropped first
 
 SDL = """
 scalar Time
@@ -94,9 +97,16 @@ type MergeRequest {
   createdAt: Time!
   updatedAt: Time!
   approved: Boolean!
+  diffRefs: DiffRefs
   approvedBy(first: Int, after: String, last: Int, before: String): UserCoreConnection
   notes(filter: NotesFilterType, first: Int, after: String, last: Int,
         before: String): NoteConnection!
+}
+
+type DiffRefs {
+  baseSha: String
+  headSha: String!
+  startSha: String!
 }
 
 type Note {
@@ -173,6 +183,17 @@ def render_user(user: Any) -> dict[str, Any] | None:
         "webUrl": user.get("web_url") or "",
         "avatarUrl": user.get("avatar_url"),
         "bot": bool(user.get("bot")),
+    }
+
+
+def render_diff_refs(refs: Any) -> dict[str, Any] | None:
+    """REST's ``diff_refs`` as GraphQL's ``DiffRefs``: null for an MR without a diff."""
+    if not isinstance(refs, dict) or not refs.get("head_sha"):
+        return None
+    return {
+        "baseSha": refs.get("base_sha"),
+        "headSha": refs["head_sha"],
+        "startSha": refs.get("start_sha") or refs.get("base_sha") or refs["head_sha"],
     }
 
 
@@ -392,6 +413,8 @@ class GitlabGraphql:
     def __init__(self, api: GitlabApi):
         self.api = api
         self.schema = build_schema(SDL)
+        self._documents: dict[str, Any] = {}  # query text -> document or errors
+        self._lock = threading.Lock()
         self._bind("Query", "project", self.resolve_project)
         self._bind("Project", "mergeRequest", self.resolve_merge_request)
         self._bind("Project", "mergeRequests", self.resolve_merge_requests)
@@ -437,13 +460,10 @@ class GitlabGraphql:
         """Parse, validate, bound the complexity, execute: GraphQL's answer as a dict."""
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             return {"errors": [{"message": "No query string was present"}]}
-        try:
-            document = parse(body["query"])
-        except GraphQLError as exc:
-            return {"errors": [exc.formatted]}
-        errors = validate(self.schema, document)
-        if errors:
-            return {"errors": [ruby_error(e) for e in errors]}
+        parsed = self._parsed(body["query"])
+        if isinstance(parsed, list):
+            return {"errors": parsed}
+        document = parsed
         variables = body.get("variables") or {}
         operation = get_operation_ast(document, body.get("operationName"))
         if operation is None:
@@ -467,6 +487,26 @@ class GitlabGraphql:
         if out.get("data") is None and out.get("errors"):
             out.pop("data", None)  # a request that never ran has no data key
         return out
+
+    def _parsed(self, query: str) -> Any:
+        """The query's document, or its errors: parsed and validated once per text (a
+        client sends the same few queries over and over)."""
+        with self._lock:
+            known = self._documents.get(query)
+        if known is not None:
+            return known
+        try:
+            document: Any = parse(query)
+            errors = validate(self.schema, document)
+            if errors:
+                document = [ruby_error(e) for e in errors]
+        except GraphQLError as exc:
+            document = [exc.formatted]
+        with self._lock:
+            if len(self._documents) >= DOCUMENTS_KEPT:
+                self._documents.pop(next(iter(self._documents)))
+            self._documents[query] = document
+        return document
 
     # -- resolvers ------------------------------------------------------------------
     def resolve_project(self, _root: Any, info: Any, fullPath: str) -> dict[str, Any] | None:  # noqa: N803
@@ -494,6 +534,7 @@ class GitlabGraphql:
             "createdAt": gitlab_time(mr["created_at"]),
             "updatedAt": gitlab_time(mr["updated_at"]),
             "approved": bool(state.get("approved")),
+            "diffRefs": render_diff_refs(mr.get("diff_refs")),
             "_meta": meta,
             "_approvers": [
                 render_user(a.get("user")) for a in state.get("approved_by") or () if a.get("user")
@@ -505,10 +546,11 @@ class GitlabGraphql:
         return None if meta is None else self._render_mr(meta)
 
     def resolve_merge_requests(self, project: dict[str, Any], _info: Any, **args: Any) -> Any:
-        metas = self.api.project_mrs(project["_project"])
-        if args.get("iids") is not None:
-            wanted = set(args["iids"])
-            metas = [m for m in metas if str(m["iid"]) in wanted]
+        if args.get("iids") is not None:  # by the index: a project may have 10^4 MRs
+            found = (self.api.find_mr(project["_project"], i) for i in dict.fromkeys(args["iids"]))
+            metas = [m for m in found if m is not None]
+        else:
+            metas = self.api.project_mrs(project["_project"])
         if args.get("state") not in (None, "all"):
             metas = [m for m in metas if m["state"] == args["state"]]
         metas = sorted(metas, key=lambda m: (m["created_at"] or 0, m["id"]), reverse=True)

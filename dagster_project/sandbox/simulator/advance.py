@@ -114,6 +114,9 @@ def _write(w: World) -> None:
         for op in w.mr_ops.get(mr_ref(obj), []):
             if op[0] == "fields":
                 obj.update(op[1])
+                if "sha" in op[1] and isinstance(obj.get("diff_refs"), dict):
+                    # a push moves the head of the MR's diff
+                    obj["diff_refs"] = {**obj["diff_refs"], "head_sha": op[1]["sha"]}
             elif op[0] == "note":
                 obj["updated_at"] = max(obj["updated_at"], utc_ts(op[2]))
         return obj

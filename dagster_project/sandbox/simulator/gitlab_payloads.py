@@ -205,6 +205,7 @@ class GitLabRenderer:
             if merged or closed
             else ("mergeable" if approved else "not_approved"),
             "sha": mr.head_sha,
+            "diff_refs": self.diff_refs(mr),
             "merge_commit_sha": mr.merge_commit.sha if merged and mr.merge_commit else None,
             "squash_commit_sha": None,
             "discussion_locked": None,
@@ -234,6 +235,15 @@ class GitLabRenderer:
             "blocking_discussions_resolved": True,
             "approvals_before_merge": None,
         }
+
+    @staticmethod
+    def diff_refs(mr: MR) -> dict[str, str] | None:
+        """The MR's diff: from the parent of its first commit (where its branch left the
+        target) to its head. GitLab gives it on the single MR and on ``/changes``."""
+        if not mr.commits or not mr.commits[0].parents:
+            return None
+        base = mr.commits[0].parents[0]
+        return {"base_sha": base, "head_sha": mr.head_sha, "start_sha": base}
 
     @staticmethod
     def diff(fc: FileChange) -> str:
