@@ -374,7 +374,7 @@ class RawStore:
                 [self.source, self.fetched_at, self.run_id],
             )
             if any(row["parts"] is not None for row in changed):
-                self._keep_parts()
+                self._keep_parts(replacing=any(row["replaces"] for row in changed))
             replacing = {row["replaces"] for row in changed}
             if False in replacing:
                 self._add_current("changed_raw")
@@ -402,13 +402,17 @@ class RawStore:
                 replaces[i] = has_row
         return unchanged, replaces
 
-    def _keep_parts(self) -> None:
-        """Parts of the rows in ``changed_raw``; the parts of the rows they replace go."""
-        self.con.execute(
-            "DELETE FROM raw.parts WHERE raw_id IN (SELECT c.raw_id FROM raw.current c "
-            "JOIN changed_raw n USING (object_type, object_key) WHERE c.source = ?)",
-            [self.source],
-        )
+    def _keep_parts(self, *, replacing: bool) -> None:
+        """Parts of the rows in ``changed_raw``; the parts of the rows they replace go
+        (only keys stored before have any: a first fetch skips the join with
+        ``raw.current``)."""
+        if replacing:
+            self.con.execute(
+                "DELETE FROM raw.parts WHERE raw_id IN (SELECT c.raw_id FROM raw.current c "
+                "JOIN changed_raw n USING (object_type, object_key) "
+                "WHERE c.source = ? AND n.replaces)",
+                [self.source],
+            )
         self.con.execute(
             "INSERT INTO raw.parts SELECT raw_id, parts::JSON FROM changed_raw "
             "WHERE parts IS NOT NULL"
