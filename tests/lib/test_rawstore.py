@@ -150,6 +150,39 @@ def test_kept_parts_follow_the_current_row_of_each_object(con):
     assert RawStore(con, "jira", "run-2").kept_parts("issue", keys, "links") == {"A-2": []}
 
 
+def test_current_part_is_kept_beside_each_row_and_filled_in_for_older_rows(con):
+    store = RawStore(con, "jira", "run-1")
+    store.commit(
+        Batch(
+            objects=[
+                RawObject("issue", "A-1", {"u": "1"}, parts={"updated": "1"}),
+                RawObject("issue", "A-2", {"u": "2"}, parts={"links": [["9", "x", "y"]]}),
+                RawObject("issue", "A-3", {"u": "3"}),  # stored without parts
+                RawObject("issue", "A-4", {"u": "4"}, parts={"updated": "4"}),
+            ]
+        )
+    )
+    store.tombstone_missing("issue", {"A-1", "A-2", "A-3"})
+
+    assert store.current_part("issue", "updated", "$.u") == {"A-1": "1", "A-2": "2", "A-3": "3"}
+
+    # the rows stored without it now have it, other parts kept: the payload is not read again
+    kept = dict(
+        con.execute(
+            "SELECT c.object_key, p.parts::VARCHAR FROM raw.current c JOIN raw.parts p "
+            "USING (raw_id) WHERE NOT c.deleted"
+        ).fetchall()
+    )
+    assert {k: json.loads(v) for k, v in kept.items()} == {
+        "A-1": {"updated": "1"},
+        "A-2": {"links": [["9", "x", "y"]], "updated": "2"},
+        "A-3": {"updated": "3"},
+    }
+    con.execute("UPDATE raw.objects SET payload = '{}'")  # payloads out of the way
+    assert store.current_part("issue", "updated", "$.u") == {"A-1": "1", "A-2": "2", "A-3": "3"}
+    assert store.kept_parts("issue", ["A-2"], "links") == {"A-2": [["9", "x", "y"]]}
+
+
 def hash_as_first_defined(payload) -> str:
     """``content_hash`` as it was first written (strip every volatile key, dump, hash):
     the hashes already stored were made this way, so every new one must equal it."""

@@ -64,6 +64,7 @@ KEYS_LIMIT = 200  # ids only: the largest page Confluence serves without bodies
 # UTC-12:00 is the westernmost zone: a date read in an unknown zone is at most this late.
 UNKNOWN_ZONE_MARGIN_MIN = 12 * 60
 RECONCILE = "reconcile"
+VERSION = "version"  # a page's version number, kept beside it for the next fetch
 
 
 # -- what the product reads of a page or version, validated before it is stored ------------
@@ -350,7 +351,7 @@ def _page_batch(
                 result.vanished += 1
                 continue
             _add_current_version(raw, page, stored_versions, batch)
-        batch.objects.append(RawObject("page", page.id, raw))
+        batch.objects.append(RawObject("page", page.id, raw, parts={VERSION: page.version.number}))
         known[page.id] = page.version.number
         when = parse_ts(page.version.when)
         newest = when if newest is None else max(newest, when)
@@ -457,12 +458,10 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def _stored_version_numbers(store: RawStore) -> dict[str, int]:
-    rows = store.con.execute(
-        "SELECT object_key, TRY_CAST(payload->>'$.version.number' AS BIGINT) FROM raw.latest "
-        "WHERE source = ? AND object_type = 'page' AND NOT deleted",
-        [store.source],
-    ).fetchall()
-    return {key: number for key, number in rows if number is not None}
+    numbers = store.current_part("page", VERSION, "$.version.number")
+    return {
+        key: int(n) for key, n in numbers.items() if isinstance(n, int | str) and str(n).isdigit()
+    }
 
 
 def _stored_versions(store: RawStore) -> dict[str, set[int]]:

@@ -83,6 +83,7 @@ RECONCILE = "reconcile"
 DIFF_REFS = "diff_refs"  # the part kept beside a stored /changes answer (raw.parts)
 REST_REFS = ("base_sha", "head_sha", "start_sha")
 KEPT = object()  # an MR's stored changes are still its diff: nothing to add
+UPDATED_AT = "updated_at"  # kept beside a stored MR: the next listing is compared with it
 ACTIVITY = "project_activity"  # last_activity_at of a project when it was last synced
 SYNCED = "project_synced"  # when that sync started
 ACTIVITY_THROTTLE = timedelta(hours=1)  # GitLab moves last_activity_at at most this often
@@ -581,12 +582,7 @@ class GitlabIngest:
 
     # -- merge requests ---------------------------------------------------------------
     def _stored_mr_updated(self) -> dict[str, str]:
-        rows = self.store.con.execute(
-            "SELECT object_key, payload->>'$.updated_at' FROM raw.latest "
-            "WHERE source = ? AND object_type = 'merge_request' AND NOT deleted",
-            [self.store.source],
-        ).fetchall()
-        return dict(rows)
+        return self.store.current_part("merge_request", UPDATED_AT, "$.updated_at")
 
     def _quarantined_mrs(self) -> set[tuple[str | None, str | None]]:
         """(key, updated_at) of MRs already quarantined: an unchanged one is not again."""
@@ -724,7 +720,9 @@ class GitlabIngest:
         """The MR, its changes (unless ``KEPT``: the stored ones are still its diff), its
         notes and approval state."""
         notes, approvals, _refs = thread
-        batch.objects.append(RawObject("merge_request", key, raw))
+        batch.objects.append(
+            RawObject("merge_request", key, raw, parts={UPDATED_AT: mr.updated_at})
+        )
         if changes is not KEPT:
             self._add_changes(key, changes, batch)
         note_keys: set[str] = set()

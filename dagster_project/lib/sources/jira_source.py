@@ -316,11 +316,7 @@ def ingest_jira(source: JiraSource, store: RawStore, *, now: datetime) -> JiraFe
 
 
 def _stored_updated(store: RawStore) -> dict[str, str]:
-    rows = store.con.execute(
-        "SELECT object_key, payload->>'$.fields.updated' FROM raw.latest "
-        "WHERE source = 'jira' AND object_type = 'issue' AND NOT deleted"
-    ).fetchall()
-    return dict(rows)
+    return store.current_part("issue", UPDATED, "$.fields.updated")
 
 
 def _issue_objects(
@@ -349,7 +345,10 @@ def _issue_objects(
     )
     objects: list[RawObject] = []
     for key, raw in changed.items():
-        parts = {LINK_HISTORY: [list(item) for item in history[key]]}
+        parts = {
+            LINK_HISTORY: [list(item) for item in history[key]],
+            UPDATED: raw["fields"]["updated"],
+        }
         objects.append(RawObject("issue", key, raw, parts=parts))
         if key in fetched:
             links = fetched[key]
@@ -365,6 +364,7 @@ def _issue_objects(
 # The remote-link items of an issue's changelog, kept beside the stored issue (raw.parts):
 # a changed issue is compared with them without reading the stored issue's payload.
 LINK_HISTORY = "remote_link_history"
+UPDATED = "updated"  # kept too: the next fetch compares the listing with it
 
 
 def _stored_link_history(

@@ -42,7 +42,9 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -67,6 +69,7 @@ from dagster_project.sandbox.emulator.http import (
 
 WIKI = "/wiki"
 API = "/rest/api"
+CACHED_QUERIES = 16  # CQL queries whose hits are kept for paging
 
 # Expandable properties of a content object, in the order Confluence lists them.
 CONTENT_EXPANDABLE = (
@@ -251,6 +254,10 @@ class ConfluenceApi:
         self._users: dict[str, dict[str, Any]] = {}
         self._cloud_users = False
         self._page_spaces: dict[str, dict[str, Any]] = {}
+        # The hits of the last few CQL queries, for paging through one: the dataset
+        # never changes while served, nor does the clock relative dates count from.
+        self._hits: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._hits_lock = threading.Lock()
 
         raw_spaces = dataset.json("confluence/spaces.json", default=[])
         if isinstance(raw_spaces, dict):
@@ -479,14 +486,28 @@ class ConfluenceApi:
                 f"Could not parse cql : {text} ({exc})",
             ) from exc
 
-    def _matching(self, query: cql.Query) -> list[dict[str, Any]]:
+    def _matching(self, request: Request) -> list[dict[str, Any]]:
+        """The current pages the request's CQL matches, in its order."""
+        text = request.args.get("cql", "")
+        with self._hits_lock:
+            hits = self._hits.get(text)
+            if hits is not None:
+                self._hits.move_to_end(text)
+                return hits
+        query = self._cql(request)
+
         def text_of(meta: Any) -> str:
             return plain_text(self._body(meta, self.pages.load(meta["_pos"]), meta["version"]))
 
-        hits = [
+        found = [
             m for m in self.pages.metas if m["status"] == "current" and query.matches(m, text_of)
         ]
-        return query.sort(hits)  # type: ignore[return-value]
+        hits = query.sort(found)  # type: ignore[assignment]
+        with self._hits_lock:
+            self._hits[text] = hits
+            while len(self._hits) > CACHED_QUERIES:
+                self._hits.popitem(last=False)
+        return hits
 
     def _version_record(self, meta: dict[str, Any], number: int) -> dict[str, Any] | None:
         pos = self.history.get(meta["id"], {}).get(number)
@@ -782,9 +803,8 @@ class ConfluenceApi:
 
     def content_search(self, request: Request) -> Response:
         ctx = Ctx.of(request)
-        query = self._cql(request)
         tree = expand_tree(list_param(request, "expand"))
-        hits = self._matching(query)
+        hits = self._matching(request)
         page = self._paged(
             request,
             ctx,
@@ -802,7 +822,7 @@ class ConfluenceApi:
         query = self._cql(request)
         tree = expand_tree(list_param(request, "expand"), prefix="content.")
         excerpt_mode = request.args.get("excerpt", "highlight")
-        hits = self._matching(query)
+        hits = self._matching(request)
 
         def wrap(meta: dict[str, Any]) -> dict[str, Any]:
             page = self.pages.load(meta["_pos"])
