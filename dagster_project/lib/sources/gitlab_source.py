@@ -19,10 +19,10 @@ One run:
   of a listing page's changed MRs come through GraphQL in a few queries
   (``gitlab_graphql.py``; REST per MR where GraphQL is off or unavailable). An MR whose
   diff refs equal those of its stored ``/changes`` keeps them: a note or an approval
-  leaves the refs as they were, and a diff between the same commits is the same diff. A listing page commits its MRs with all
-  of that and the watermark in one transaction. A listing that shifted under its
-  offsets (a key seen twice, ``X-Total`` moving between pages) is read once more from
-  the same start;
+  leaves the refs as they were, and a diff between the same commits is the same diff.
+  A listing page commits its MRs with all of that and the watermark in one
+  transaction. A listing that shifted under its offsets (a key seen twice, ``X-Total``
+  moving between pages) is read once more from the same start;
 * deployments: per project, by ``updated_at`` ascending from the watermark;
 * commits (``all=True``, ``with_stats=True``, ``since`` the watermark) and repository
   files: only for projects whose ``last_activity_at`` moved since their last sync.
