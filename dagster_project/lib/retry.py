@@ -130,7 +130,6 @@ def with_retries(
     clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Call ``fn`` until it succeeds, retrying transient failures within ``policy``."""
-    rng = rng or random.Random()
     secrets = tuple(secrets)
     for attempt in range(1, policy.attempts + 1):
         if policy.deadline_at is not None and clock() >= policy.deadline_at:
@@ -151,6 +150,9 @@ def with_retries(
                 delay = min(hinted, policy.max_retry_after_s)
             else:
                 delay = min(policy.max_s, policy.base_s * 2 ** (attempt - 1))
+                # seeded only for a retry (from the OS: tens of microseconds that every
+                # request paid, though almost every request succeeds at once)
+                rng = rng or random.Random()
                 delay *= rng.uniform(0.5, 1.0)
             if policy.deadline_at is not None and clock() + delay >= policy.deadline_at:
                 raise SourceError(
