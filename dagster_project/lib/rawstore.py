@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -212,14 +212,38 @@ class RawStore:
         """The part ``name`` kept with the current row of each key (``RawObject.parts``);
         keys whose current row was stored without it are left out (ask ``stored_parts``)."""
         keys = self._held(object_type, keys)
-        if not keys:
-            return {}
-        rows = self.con.execute(
+        return self._parts_of(object_type, name, keys) if keys else {}
+
+    def kept_or_stored_parts(
+        self,
+        object_type: str,
+        keys: Iterable[str],
+        name: str,
+        path: str,
+        derive: Callable[[Any], Any] = lambda value: value,
+    ) -> dict[str, Any]:
+        """The part ``name`` kept with each key's current row; for a row stored without
+        it (by an earlier version), ``derive`` of the JSON at ``path`` of its payload."""
+        keys = list(keys)
+        found = self.kept_parts(object_type, keys, name)
+        unkept = [key for key in keys if key not in found]
+        for key, value in self.stored_parts(object_type, unkept, path).items():
+            found[key] = derive(value)
+        return found
+
+    def _parts_of(self, object_type: str, name: str, keys: list[str] | None) -> dict[str, Any]:
+        """The part ``name`` of the current, not deleted rows of a type (of ``keys``, or
+        all), where it was kept."""
+        sql = (
             "SELECT c.object_key, json_extract(p.parts, ?)::VARCHAR FROM raw.current c "
             "JOIN raw.parts p USING (raw_id) WHERE c.source = ? AND c.object_type = ? "
-            "AND NOT c.deleted AND c.object_key IN (SELECT unnest(?))",
-            [f'$."{name}"', self.source, object_type, keys],
-        ).fetchall()
+            "AND NOT c.deleted"
+        )
+        params: list[Any] = [f'$."{name}"', self.source, object_type]
+        if keys is not None:
+            sql += " AND c.object_key IN (SELECT unnest(?))"
+            params.append(keys)
+        rows = self.con.execute(sql, params).fetchall()
         return {key: json.loads(part) for key, part in rows if part is not None}
 
     def current_part(self, object_type: str, name: str, path: str) -> dict[str, Any]:
@@ -228,36 +252,29 @@ class RawStore:
         ``raw.parts`` instead of decompressing every payload. Rows stored without it (by
         an earlier version) have it read from the payload at ``path`` once and kept."""
         self._keep_missing_part(object_type, name, path)
-        rows = self.con.execute(
-            "SELECT c.object_key, json_extract(p.parts, ?)::VARCHAR FROM raw.current c "
-            "JOIN raw.parts p USING (raw_id) WHERE c.source = ? AND c.object_type = ? "
-            "AND NOT c.deleted",
-            [f'$."{name}"', self.source, object_type],
-        ).fetchall()
-        values = ((key, json.loads(part)) for key, part in rows if part is not None)
-        return {key: value for key, value in values if value is not None}
+        values = self._parts_of(object_type, name, None)
+        return {key: value for key, value in values.items() if value is not None}
 
     def _keep_missing_part(self, object_type: str, name: str, path: str) -> None:
-        """Add ``name`` to the parts of current rows stored without it, from their payload."""
-        missing = self.con.execute(
-            "SELECT count(*) FROM raw.current c LEFT JOIN raw.parts p USING (raw_id) "
+        """Add ``name`` to the parts of current rows stored without it, from their payload
+        (counted first: the payloads are read only when some lack it)."""
+        joined = "raw.current c LEFT JOIN raw.parts p ON p.raw_id = c.raw_id"
+        lacking = (
             "WHERE c.source = ? AND c.object_type = ? AND NOT c.deleted "
-            "AND json_extract(p.parts, ?) IS NULL",
-            [self.source, object_type, f'$."{name}"'],
-        ).fetchone()[0]
-        if not missing:
+            "AND json_extract(p.parts, ?) IS NULL"
+        )
+        params = [self.source, object_type, f'$."{name}"']
+        count = f"SELECT count(*) FROM {joined} {lacking}"  # noqa: S608
+        if not self.con.execute(count, params).fetchone()[0]:
             return
         self.con.execute("BEGIN TRANSACTION")
         try:
             self.con.execute(
-                "CREATE OR REPLACE TEMP TABLE part_fill AS "
+                "CREATE OR REPLACE TEMP TABLE part_fill AS "  # noqa: S608
                 "SELECT c.raw_id, coalesce(json_extract(o.payload, ?), 'null'::JSON) AS v, "
                 "p.raw_id IS NOT NULL AS has_parts "
-                "FROM raw.current c JOIN raw.objects o USING (raw_id) "
-                "LEFT JOIN raw.parts p ON p.raw_id = c.raw_id "
-                "WHERE c.source = ? AND c.object_type = ? AND NOT c.deleted "
-                "AND json_extract(p.parts, ?) IS NULL",
-                [path, self.source, object_type, f'$."{name}"'],
+                f"FROM {joined} JOIN raw.objects o ON o.raw_id = c.raw_id {lacking}",
+                [path, *params],
             )
             self.con.execute(
                 "UPDATE raw.parts SET parts = json_merge_patch(parts, json_object(?, f.v)) "
@@ -426,9 +443,9 @@ class RawStore:
                 """,
                 [self.source, self.fetched_at, self.run_id],
             )
-            if any(row["parts"] is not None for row in changed):
-                self._keep_parts(replacing=any(row["replaces"] for row in changed))
             replacing = {row["replaces"] for row in changed}
+            if any(row["parts"] is not None for row in changed):
+                self._keep_parts(replacing=True in replacing)
             if False in replacing:
                 self._add_current("changed_raw")
             if True in replacing:

@@ -681,10 +681,7 @@ class GitlabIngest:
         known = {key: r for key, r in refs.items() if r is not None and key in self.stored_updated}
         if not known:  # new MRs: no look-up, which would wait for the batch being written
             return list(refs)
-        stored = self.store.kept_parts("mr_change", known, DIFF_REFS)
-        unkept = [key for key in known if key not in stored]
-        for key, value in self.store.stored_parts("mr_change", unkept, "$.diff_refs").items():
-            stored[key] = value
+        stored = self.store.kept_or_stored_parts("mr_change", known, DIFF_REFS, "$.diff_refs")
         return [
             key
             for key in refs

@@ -372,12 +372,10 @@ def _stored_link_history(
 ) -> dict[str, tuple[tuple[str, str, str], ...]]:
     """The remote-link items of the stored version of each key: kept with it, or read
     from its changelog when it was stored without them (by an earlier version)."""
-    kept = store.kept_parts("issue", keys, LINK_HISTORY)
-    before = {key: tuple(tuple(item) for item in items) for key, items in kept.items()}
-    unkept = [key for key in keys if key not in kept]
-    for key, histories in store.stored_parts("issue", unkept, "$.changelog.histories").items():
-        before[key] = remote_link_history(histories)
-    return before
+    items = store.kept_or_stored_parts(
+        "issue", keys, LINK_HISTORY, "$.changelog.histories", derive=remote_link_history
+    )
+    return {key: tuple(tuple(item) for item in found) for key, found in items.items()}
 
 
 def remote_link_history(histories: Any) -> tuple[tuple[str, str, str], ...]:
