@@ -42,9 +42,7 @@ from __future__ import annotations
 
 import html
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -59,6 +57,7 @@ from dagster_project.sandbox.dataset import Dataset, DatasetError, JsonlTable
 from dagster_project.sandbox.emulator import cql
 from dagster_project.sandbox.emulator.http import (
     HttpError,
+    Recent,
     Router,
     int_param,
     json_reply,
@@ -254,10 +253,9 @@ class ConfluenceApi:
         self._users: dict[str, dict[str, Any]] = {}
         self._cloud_users = False
         self._page_spaces: dict[str, dict[str, Any]] = {}
-        # The hits of the last few CQL queries, for paging through one: the dataset
-        # never changes while served, nor does the clock relative dates count from.
-        self._hits: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
-        self._hits_lock = threading.Lock()
+        # The hits of the last few CQL queries, for paging through one (nor does the
+        # clock relative dates count from change while served).
+        self._hits: Recent[list[dict[str, Any]]] = Recent(CACHED_QUERIES)
 
         raw_spaces = dataset.json("confluence/spaces.json", default=[])
         if isinstance(raw_spaces, dict):
@@ -488,26 +486,22 @@ class ConfluenceApi:
 
     def _matching(self, request: Request) -> list[dict[str, Any]]:
         """The current pages the request's CQL matches, in its order."""
-        text = request.args.get("cql", "")
-        with self._hits_lock:
-            hits = self._hits.get(text)
-            if hits is not None:
-                self._hits.move_to_end(text)
-                return hits
-        query = self._cql(request)
 
-        def text_of(meta: Any) -> str:
-            return plain_text(self._body(meta, self.pages.load(meta["_pos"]), meta["version"]))
+        def build() -> list[dict[str, Any]]:
+            query = self._cql(request)
 
-        found = [
-            m for m in self.pages.metas if m["status"] == "current" and query.matches(m, text_of)
-        ]
-        hits = query.sort(found)  # type: ignore[assignment]
-        with self._hits_lock:
-            self._hits[text] = hits
-            while len(self._hits) > CACHED_QUERIES:
-                self._hits.popitem(last=False)
-        return hits
+            def text_of(meta: Any) -> str:
+                page = self.pages.load(meta["_pos"])
+                return plain_text(self._body(meta, page, meta["version"]))
+
+            found = [
+                m
+                for m in self.pages.metas
+                if m["status"] == "current" and query.matches(m, text_of)
+            ]
+            return query.sort(found)  # type: ignore[return-value]
+
+        return self._hits.get(request.args.get("cql", ""), build)
 
     def _version_record(self, meta: dict[str, Any], number: int) -> dict[str, Any] | None:
         pos = self.history.get(meta["id"], {}).get(number)

@@ -18,7 +18,7 @@ import hashlib
 import math
 import re
 import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +31,7 @@ from dagster_project.sandbox.dataset import Dataset, DatasetError, JsonlTable
 from dagster_project.sandbox.emulator.gitlab_graphql import GitlabGraphql
 from dagster_project.sandbox.emulator.http import (
     HttpError,
+    Recent,
     Router,
     bool_param,
     int_param,
@@ -262,8 +263,7 @@ class GitlabApi:
         self.options = options
         self.user: dict[str, Any] = dict(options.get("user") or SANDBOX_USER)
         self._lazy = _Lazy()
-        self._cache: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._lists: Recent[list[Any]] = Recent(LIST_CACHE_SIZE)
 
     # -- registration ------------------------------------------------------------------
     def register(self, router: Router) -> None:
@@ -309,17 +309,7 @@ class GitlabApi:
         params = tuple(
             sorted((k, v) for k, v in query_items(request) if k not in ("page", "per_page"))
         )
-        key = (raw_path_of(request), params)
-        with self._cache_lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        value = build()
-        with self._cache_lock:
-            self._cache[key] = value
-            while len(self._cache) > LIST_CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return value
+        return self._lists.get((raw_path_of(request), params), build)
 
     # -- dataset indexes ---------------------------------------------------------------
     @property

@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -51,7 +50,7 @@ from graphql.execution.values import get_argument_values
 from werkzeug.wrappers import Request, Response
 
 from dagster_project.lib.sources.timeparse import parse_ts
-from dagster_project.sandbox.emulator.http import json_reply
+from dagster_project.sandbox.emulator.http import Recent, json_reply
 
 if TYPE_CHECKING:
     from dagster_project.sandbox.emulator.gitlab import GitlabApi
@@ -413,8 +412,7 @@ class GitlabGraphql:
     def __init__(self, api: GitlabApi):
         self.api = api
         self.schema = build_schema(SDL)
-        self._documents: dict[str, Any] = {}  # query text -> document or errors
-        self._lock = threading.Lock()
+        self._documents: Recent[Any] = Recent(DOCUMENTS_KEPT)  # query text -> document or errors
         self._bind("Query", "project", self.resolve_project)
         self._bind("Project", "mergeRequest", self.resolve_merge_request)
         self._bind("Project", "mergeRequests", self.resolve_merge_requests)
@@ -491,22 +489,16 @@ class GitlabGraphql:
     def _parsed(self, query: str) -> Any:
         """The query's document, or its errors: parsed and validated once per text (a
         client sends the same few queries over and over)."""
-        with self._lock:
-            known = self._documents.get(query)
-        if known is not None:
-            return known
-        try:
-            document: Any = parse(query)
+
+        def build() -> Any:
+            try:
+                document = parse(query)
+            except GraphQLError as exc:
+                return [exc.formatted]
             errors = validate(self.schema, document)
-            if errors:
-                document = [ruby_error(e) for e in errors]
-        except GraphQLError as exc:
-            document = [exc.formatted]
-        with self._lock:
-            if len(self._documents) >= DOCUMENTS_KEPT:
-                self._documents.pop(next(iter(self._documents)))
-            self._documents[query] = document
-        return document
+            return [ruby_error(e) for e in errors] if errors else document
+
+        return self._documents.get(query, build)
 
     # -- resolvers ------------------------------------------------------------------
     def resolve_project(self, _root: Any, info: Any, fullPath: str) -> dict[str, Any] | None:  # noqa: N803

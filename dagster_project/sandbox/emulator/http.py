@@ -4,14 +4,42 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
 TRUE_WORDS = {"true", "1", "yes", "on"}
+
+
+V = TypeVar("V")
+
+
+class Recent(Generic[V]):
+    """The values last built for a few keys, for requests that repeat (the pages of one
+    listing, the same query text): the dataset never changes while served. A value is
+    built outside the lock, so two threads asking at once may both build it."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._values: OrderedDict[Hashable, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, build: Callable[[], V]) -> V:
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = build()
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        return value
 
 
 class HttpError(Exception):

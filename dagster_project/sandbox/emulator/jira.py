@@ -32,7 +32,6 @@ import base64
 import hashlib
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +45,7 @@ from dagster_project.sandbox.dataset import Dataset, JsonlTable
 from dagster_project.sandbox.emulator import jql
 from dagster_project.sandbox.emulator.http import (
     HttpError,
+    Recent,
     Router,
     int_param,
     json_reply,
@@ -58,6 +58,7 @@ CLOUD_ID_PAGE_CAP = 5000
 CHANGELOG_EMBED_CAP = 100  # Cloud embeds at most this many histories per issue
 CHANGELOG_PAGE_CAP = 100
 DEFAULT_PAGE = 50
+CACHED_QUERIES = 16  # JQL queries whose matches are kept for paging
 ISSUE_EXPAND = "operations,versionedRepresentations,editmeta,changelog,renderedFields"
 RICH_SYSTEM_FIELDS = ("description", "environment")
 USER_FIELDS_IN_CHANGELOG = {"assignee", "reporter", "creator"}
@@ -165,7 +166,7 @@ class JiraApi:
         self.versions = ("2", "3") if self.cloud else ("2",)
         self._lock = threading.Lock()
         self._loaded = False
-        self._cache: OrderedDict[tuple[str, bool], tuple[list[int], list[str]]] = OrderedDict()
+        self._results: Recent[tuple[list[int], list[str]]] = Recent(CACHED_QUERIES)
         as_of = dataset.manifest.as_of
         self.now = parse_ts(as_of) if as_of else datetime.now(UTC)
 
@@ -463,29 +464,24 @@ class JiraApi:
     def _run(
         self, jql_text: str, *, strict: bool, bounded: bool = False
     ) -> tuple[list[int], list[str]]:
-        """Matching issue ids in result order; the last few queries are cached for paging."""
+        """Matching issue ids in result order; the last few queries are kept for paging."""
         try:
             query = jql.parse(jql_text, self.field_ids)
             if bounded and not query.bounded:
                 raise jql.JqlError(UNBOUNDED)
-            cache_key = (jql_text, strict)
-            with self._lock:
-                hit = self._cache.get(cache_key)
-                if hit is not None:
-                    self._cache.move_to_end(cache_key)
-                    return hit
+        except jql.JqlError as err:
+            raise HttpError(400, str(err)) from err
+        return self._results.get((jql_text, strict), lambda: self._matching(query, strict))
+
+    def _matching(self, query: jql.Query, strict: bool) -> tuple[list[int], list[str]]:
+        try:
             predicate, warnings = jql.compile_query(
                 query, self.catalog, now=self.now, strict=strict
             )
         except jql.JqlError as err:
             raise HttpError(400, str(err)) from err
         matched = [m for m in self.issues.metas if predicate(m)]
-        ids = [m["id"] for m in jql.sort_metas(matched, query.order_by)]
-        with self._lock:
-            self._cache[cache_key] = (ids, warnings)
-            while len(self._cache) > 16:
-                self._cache.popitem(last=False)
-        return ids, warnings
+        return [m["id"] for m in jql.sort_metas(matched, query.order_by)], warnings
 
     def _token_offset(self, token: str, jql_text: str) -> int:
         try:
