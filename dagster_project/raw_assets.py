@@ -10,6 +10,7 @@ and analysis steps of the run read the raw layer as its load steps left it.
 """
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,10 +19,12 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.raw import preflight
+from dagster_project.defs.resources import KeptDuckDBResource
+from dagster_project.lib.pipelined_store import PipelinedStore
 from dagster_project.lib.policy import load_policy
 from dagster_project.lib.rawstore import RawStore, ensure_raw_schema
 from dagster_project.lib.scopes import Unit, source_scopes
-from dagster_project.lib.staging import LoadCounts, load_units
+from dagster_project.lib.staging import LoadCounts, load_units, unit_store
 from dagster_project.metadata import raw_metadata
 
 
@@ -55,6 +58,21 @@ def units_op(source: str) -> dg.OpDefinition:
             yield dg.DynamicOutput(UnitFetch(unit, fetched_at), mapping_key=unit.name)
 
     return _units
+
+
+@contextmanager
+def staging_store(
+    context: dg.OpExecutionContext, task: UnitFetch, duckdb: DuckDBResource
+) -> Iterator[PipelinedStore]:
+    """The unit's staging store, opened with the main database's DuckDB settings. A main
+    connection kept from an earlier step is closed first: two buffer pools of the
+    configured size would otherwise share the process."""
+    if isinstance(duckdb, KeptDuckDBResource):
+        duckdb.release()
+    with unit_store(
+        duckdb.database, task.unit, context.run.run_id, task.fetched_at, duckdb.connection_config
+    ) as store:
+        yield store
 
 
 def fetched(task: UnitFetch, store: RawStore, extra: dict[str, Any]) -> dict[str, Any]:

@@ -87,9 +87,10 @@ def _text_of_json(value: str | None) -> str | None:
 
 
 def register_functions(con: duckdb.DuckDBPyConnection, memo: UdfMemo | None = None) -> None:
-    """Idempotent: a connection that already has the functions keeps them. With ``memo``
-    the pure text functions the analysis layer calls answer from it (lib/udf_memo.py),
-    replacing whatever versions the connection had."""
+    """Idempotent: a connection that already has the functions keeps them. The pure
+    text functions the analysis layer calls are replaced: with ``memo`` they answer from
+    it (lib/udf_memo.py), without it they are the plain ones again (a connection kept
+    from step to step may hold an earlier build's memo)."""
     _create(con, "driftgate_text", _text_of_json, ["VARCHAR"], "VARCHAR")
     # Confluence storage format (lib/storage_format.py).
     _create(con, "driftgate_storage_text", _storage_text, ["VARCHAR"], "VARCHAR")
@@ -103,10 +104,7 @@ def register_functions(con: duckdb.DuckDBPyConnection, memo: UdfMemo | None = No
     _create(con, "driftgate_storage_headings", storage_headings, ["VARCHAR"], "VARCHAR[]")
     _create(con, "driftgate_has_sections", has_sections, ["VARCHAR", "VARCHAR[]"], "BOOLEAN")
     for name, fn, params, returns in _memoizable():
-        if memo is None:
-            _create(con, name, fn, params, returns)
-        else:
-            _replace(con, name, memo.wrap(name, fn), params, returns)
+        _replace(con, name, fn if memo is None else memo.wrap(name, fn), params, returns)
 
 
 def _memoizable() -> list[tuple[str, Any, list[Any], Any]]:

@@ -20,12 +20,12 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import requests
-from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import (
     ConfluenceResource,
     GitlabResource,
     JiraResource,
+    KeptDuckDBResource,
     ReportsResource,
     SandboxResource,
 )
@@ -64,7 +64,7 @@ def resources_for(
         "jira": JiraResource(url=url, user="driftgate", **common),
         "gitlab": GitlabResource(url=url, **common),
         "confluence": ConfluenceResource(url=f"{url}/wiki", user="driftgate", **common),
-        "duckdb": DuckDBResource(database=str(db)),
+        "duckdb": KeptDuckDBResource(database=str(db)),
         "reports": ReportsResource(folder=str(reports)),
     }
 

@@ -7,8 +7,7 @@ from dagster_project.defs.raw import RAW_RETRY_POLICY
 from dagster_project.defs.resources import ConfluenceResource
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.sources.confluence_source import ConfluenceSource, ingest_confluence
-from dagster_project.lib.staging import unit_store
-from dagster_project.raw_assets import UnitFetch, fetched, load_op, units_op
+from dagster_project.raw_assets import UnitFetch, fetched, load_op, staging_store, units_op
 
 
 def connect_confluence(confluence: ConfluenceResource, policy: Policy) -> ConfluenceSource:
@@ -25,9 +24,7 @@ def fetch_confluence_unit(
 ) -> dict:
     """One unit of the Confluence scope (a space, or all of them) into its staging store."""
     source = connect_confluence(confluence, task.unit.policy)
-    with unit_store(
-        duckdb.database, task.unit, context.run.run_id, task.fetched_at, duckdb.connection_config
-    ) as store:
+    with staging_store(context, task, duckdb) as store:
         result = ingest_confluence(source, store, now=task.fetched_at)
     return fetched(
         task,

@@ -9,8 +9,7 @@ from dagster_project.defs.raw import RAW_RETRY_POLICY
 from dagster_project.defs.resources import GitlabResource
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.sources.gitlab_source import GitlabSource, ingest_gitlab
-from dagster_project.lib.staging import unit_store
-from dagster_project.raw_assets import UnitFetch, fetched, load_op, units_op
+from dagster_project.raw_assets import UnitFetch, fetched, load_op, staging_store, units_op
 
 
 def connect_gitlab(gitlab: GitlabResource, policy: Policy) -> GitlabSource:
@@ -28,9 +27,7 @@ def fetch_gitlab_unit(
     """One unit of the GitLab scope (a project, a group, or all member projects) into its
     staging store."""
     source = connect_gitlab(gitlab, task.unit.policy)
-    with unit_store(
-        duckdb.database, task.unit, context.run.run_id, task.fetched_at, duckdb.connection_config
-    ) as store:
+    with staging_store(context, task, duckdb) as store:
         result = ingest_gitlab(source, store, now=task.fetched_at)
     return fetched(
         task,

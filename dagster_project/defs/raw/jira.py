@@ -7,8 +7,7 @@ from dagster_project.defs.raw import RAW_RETRY_POLICY
 from dagster_project.defs.resources import JiraResource
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.sources.jira_source import JiraSource, ingest_jira
-from dagster_project.lib.staging import unit_store
-from dagster_project.raw_assets import UnitFetch, fetched, load_op, units_op
+from dagster_project.raw_assets import UnitFetch, fetched, load_op, staging_store, units_op
 
 
 def connect_jira(jira: JiraResource, policy: Policy) -> JiraSource:
@@ -22,9 +21,7 @@ def fetch_jira_unit(
 ) -> dict:
     """One unit of the Jira scope (a project, or all of it) into its staging store."""
     source = connect_jira(jira, task.unit.policy)
-    with unit_store(
-        duckdb.database, task.unit, context.run.run_id, task.fetched_at, duckdb.connection_config
-    ) as store:
+    with staging_store(context, task, duckdb) as store:
         result = ingest_jira(source, store, now=task.fetched_at)
     return fetched(
         task,
