@@ -45,9 +45,11 @@ INCREMENTAL: dict[str, tuple[str, str]] = {
     "issue_links": ("jira", "issue"),
     "remote_links": ("jira", "remotelink"),
     "merge_requests": ("gitlab", "merge_request"),
+    "mr_change_files": ("gitlab", "mr_change"),
     "commits": ("gitlab", "commit"),
     "deployments": ("gitlab", "deployment"),
     "page_versions": ("confluence", "page_version"),
+    "page_labels": ("confluence", "page"),
 }
 LIB = Path(__file__).resolve().parent
 _RAW_INPUT = re.compile(r"raw\.current_objects\('([a-z_]+)',\s*'([a-z_]+)'\)")

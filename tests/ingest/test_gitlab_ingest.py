@@ -38,6 +38,7 @@ from tests.realdata_gitlab import build_gitlab_dataset
 GITLAB = HANDMADE / "gitlab"
 CHAIN = (
     "merge_requests",
+    "mr_change_files",
     "mr_changes",
     "mr_notes",
     "mr_review_rounds",
@@ -829,7 +830,7 @@ def test_real_payloads_ingest_completely(
     _policy(tmp_path, monkeypatch, spec_globs=[*Ingest().spec_globs, "README.md"])
     db = tmp_path / "driftgate.duckdb"
 
-    chain = ["merge_requests", "mr_changes", "mr_notes"]
+    chain = ["merge_requests", "mr_change_files", "mr_changes", "mr_notes"]
     _run(serve(real.root).url, db, [RAW, *(f'key:"chain/{t}"' for t in chain)])
 
     assert table(db, "SELECT count(*) FROM raw.quarantine")[0][0] == 0

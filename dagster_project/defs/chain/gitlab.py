@@ -14,10 +14,17 @@ chain_merge_requests = sql_table_asset(
     description="One row per current merge request, keyed <project_path>!<iid>: branches, "
     "state, labels, author and the created/merged/closed moments.",
 )
+chain_mr_change_files = sql_table_asset(
+    "chain",
+    "mr_change_files",
+    deps=[RAW_GITLAB],
+    description="The files of each stored /changes answer, with lines added and removed: "
+    "each diff counted once, built answer by answer.",
+)
 chain_mr_changes = sql_table_asset(
     "chain",
     "mr_changes",
-    deps=[RAW_GITLAB, MERGE_REQUESTS],
+    deps=[["chain", "mr_change_files"], MERGE_REQUESTS],
     description="The files each merge request changes, with lines added and removed.",
 )
 chain_mr_notes = sql_table_asset(
