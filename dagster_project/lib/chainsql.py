@@ -35,12 +35,16 @@ from dagster_project.lib.recognisers import (
     section_body,
     section_has_table,
     section_present,
-    storage_headings,
 )
 from dagster_project.lib.richtext import to_text
 from dagster_project.lib.spec_diff import diff_specs
 from dagster_project.lib.sql import JsonValue, run_sql
-from dagster_project.lib.storage_format import carries_marker, issue_mentions, storage_to_text
+from dagster_project.lib.storage_format import (
+    carries_marker,
+    headings_of,
+    issue_mentions,
+    storage_to_text,
+)
 from dagster_project.lib.text_diff import changed_sections, changed_words
 from dagster_project.lib.udf_memo import UdfMemo
 
@@ -101,7 +105,7 @@ def register_functions(con: duckdb.DuckDBPyConnection, memo: UdfMemo | None = No
     _create(con, "driftgate_glob_pieces", _glob_pieces, ["VARCHAR[]"], "VARCHAR[][]")
     _create(con, "driftgate_diff_counts", _diff_counts, ["VARCHAR"], DIFF_COUNTS_TYPE)
     _create(con, "driftgate_issue_keys", _issue_keys, ["VARCHAR"], "VARCHAR[]")
-    _create(con, "driftgate_storage_headings", storage_headings, ["VARCHAR"], "VARCHAR[]")
+    _create(con, "driftgate_storage_headings", headings_of, ["VARCHAR"], "VARCHAR[]")
     _create(con, "driftgate_has_sections", has_sections, ["VARCHAR", "VARCHAR[]"], "BOOLEAN")
     for name, fn, params, returns in _memoizable():
         _replace(con, name, fn if memo is None else memo.wrap(name, fn), params, returns)

@@ -386,7 +386,10 @@ _HIDDEN = {
 _CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
 
 
-class _HeadingParser(HTMLParser):
+class HeadingParser(HTMLParser):
+    """The text of every heading; fed by ``storage_headings``, or tokenised once with the
+    text parser of ``lib/storage_format.py``."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.headings: list[str] = []
@@ -424,19 +427,23 @@ class _HeadingParser(HTMLParser):
             self.headings.append(text)
         self.parts = []
 
+    def finish(self) -> list[str]:
+        """The headings, once the whole body was fed (a heading left open counts)."""
+        if self.open:
+            self.flush()
+        return self.headings
+
 
 def storage_headings(storage_xhtml: Any) -> list[str]:
     """Text of every ``<h1>``..``<h6>`` of a storage-format body, in order (empty ones skipped)."""
     if not isinstance(storage_xhtml, str) or not storage_xhtml:
         return []
     text = _CDATA.sub(lambda m: html.escape(m.group(1), quote=False), storage_xhtml)
-    parser = _HeadingParser()
+    parser = HeadingParser()
     try:
         parser.feed(text)
         parser.close()
-        if parser.open:
-            parser.flush()
-        return parser.headings
+        return parser.finish()
     except Exception:  # malformed markup: fall back to a plain scan
         found = re.findall(r"<h([1-6])\b[^>]*>(.*?)</h\1\s*>", text, re.S | re.I)
         headings = (" ".join(html.unescape(re.sub(r"<[^>]+>", "", b)).split()) for _, b in found)

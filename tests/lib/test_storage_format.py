@@ -1,5 +1,7 @@
 """Confluence storage XHTML -> text, issue mentions and approval markers (and their SQL)."""
 
+import json
+
 import duckdb
 import pytest
 
@@ -192,3 +194,56 @@ def test_functions_reach_sql_and_registration_is_idempotent():
         {"issue_key": "PAY-2", "found_by": "text"},
     ]
     assert nothing is None
+
+
+# -- one tokenising for text, mentions and headings ---------------------------------------
+
+
+def _bodies(value) -> list[str]:
+    """Every storage-format body in a JSON document (``"storage": {"value": ...}``)."""
+    if isinstance(value, dict):
+        found = [value["value"]] if isinstance(value.get("value"), str) else []
+        return found + [b for v in value.values() for b in _bodies(v)]
+    if isinstance(value, list):
+        return [b for v in value for b in _bodies(v)]
+    return []
+
+
+EDGE_BODIES = [
+    None,
+    "",
+    "<h1>Open heading <p>never closed",
+    "<h2>A<br/>B</h2><h3>  </h3><h4><em>Nested</em> <h5>inner</h5> tail</h4>",
+    '<h2>Run <ac:structured-macro ac:name="status"><ac:parameter ac:name="title">Live'
+    "</ac:parameter></ac:structured-macro>book</h2>",
+    "<h1><![CDATA[a < b]]></h1><h2/><p>x</p></h1></h2>",
+    "<h1>Bad <a href='x'>link</h1><div><<<>>></div>",
+    "<h2>&amp; &lt;Steps&gt; &#x27;</h2><script>var h = '<h1>no</h1>'</script>",
+]
+
+
+def test_headings_text_and_mentions_from_one_tokenising_equal_each_parser_alone(
+    real_fixtures,
+):
+    """``headings_of`` answers exactly what ``recognisers.storage_headings`` does, and the
+    text and mentions are what the text parser alone gives, on the captured real
+    bodies, the hand-made dataset's and malformed ones."""
+    from dagster_project.lib import storage_format
+    from dagster_project.lib.recognisers import storage_headings
+    from tests.conftest import HANDMADE
+
+    bodies = list(EDGE_BODIES)
+    for path in sorted(real_fixtures.joinpath("confluence").rglob("*.json*")):
+        text = path.read_text()
+        lines = text.splitlines() if path.suffix == ".jsonl" else [text]
+        bodies += [b for line in lines if line.strip() for b in _bodies(json.loads(line))]
+    for name in ("pages.jsonl", "page_versions.jsonl"):
+        for line in (HANDMADE / "confluence" / name).read_text().splitlines():
+            bodies += _bodies(json.loads(line))
+    assert sum(1 for b in bodies if b and "<h" in b) > 20  # headings were compared
+    for body in bodies:
+        storage_format._parsed.cache_clear()
+        alone = storage_format._parse(body)
+        assert storage_format.headings_of(body) == storage_headings(body), body
+        assert storage_to_text(body) == "\n".join(alone.lines), body
+        assert storage_format._parsed(body).prose == "".join(alone.prose), body
