@@ -39,7 +39,7 @@ approvals AS (
     FROM chain.page_versions GROUP BY page_id
 ),
 current_versions AS (
-    SELECT p.object_key AS page_id, v.body_text
+    SELECT p.object_key AS page_id, v.body_text, v.approved
     FROM pages p
     JOIN chain.page_versions v
       ON v.page_id = p.object_key AND v.number = TRY_CAST(p.t.version.number AS INTEGER)
@@ -75,6 +75,7 @@ typed AS (
         nullif(regexp_extract(p.t._links.self, '^(https?://.+?)/rest/api/', 1), '')
             || p.t._links.webui                                     AS web_url,
         coalesce(v.body_text, u.body_text)                          AS body_text,
+        v.approved                                                  AS version_approved,
         p.raw_id
     FROM pages p
     LEFT JOIN current_versions v ON v.page_id = p.object_key
@@ -96,8 +97,11 @@ SELECT
     t.web_path,
     t.web_url,
     t.body_text,
-    coalesce(driftgate_carries_marker(t.body_text, policy_text('$.confluence.approved_marker')), false)
-                                                                    AS approved,
+    -- the current version's verdict, found with the same marker in chain.page_versions;
+    -- looked for here only in a body read here
+    coalesce(t.version_approved,
+             driftgate_carries_marker(t.body_text, policy_text('$.confluence.approved_marker')),
+             false)                                                 AS approved,
     a.first_approved_version,
     a.first_approved_at,
     t.raw_id
