@@ -55,6 +55,16 @@ SELECT
     TRY_CAST(m.t.closed_at AS TIMESTAMPTZ)                   AS closed_at,
     coalesce(m.t.merge_commit_sha, m.t.squash_commit_sha)    AS merge_commit_sha,
     m.t.web_url                                              AS web_url,
+    -- the issue keys it names and where, read once per merge request (the table is
+    -- built object by object); chain.mr_mentions lists them
+    list_concat(
+        list_transform(driftgate_issue_keys(m.t.title),
+                       lambda k: {'issue_key': k, 'found_in': 'title'}),
+        list_transform(driftgate_issue_keys(m.t.source_branch),
+                       lambda k: {'issue_key': k, 'found_in': 'source_branch'}),
+        list_transform(driftgate_issue_keys(m.t.description),
+                       lambda k: {'issue_key': k, 'found_in': 'description'})
+    )                                                        AS issue_mentions,
     m.raw_id
 FROM typed m
 ORDER BY mr_key;
