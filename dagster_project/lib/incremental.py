@@ -46,6 +46,7 @@ INCREMENTAL: dict[str, tuple[str, str]] = {
     "remote_links": ("jira", "remotelink"),
     "merge_requests": ("gitlab", "merge_request"),
     "mr_change_files": ("gitlab", "mr_change"),
+    "mr_note_kinds": ("gitlab", "mr_note"),
     "commits": ("gitlab", "commit"),
     "deployments": ("gitlab", "deployment"),
     "page_versions": ("confluence", "page_version"),

@@ -27,10 +27,16 @@ chain_mr_changes = sql_table_asset(
     deps=[["chain", "mr_change_files"], MERGE_REQUESTS],
     description="The files each merge request changes, with lines added and removed.",
 )
+chain_mr_note_kinds = sql_table_asset(
+    "chain",
+    "mr_note_kinds",
+    deps=[RAW_GITLAB],
+    description="Every stored merge-request note, typed and classified once: built note by note.",
+)
 chain_mr_notes = sql_table_asset(
     "chain",
     "mr_notes",
-    deps=[RAW_GITLAB, MERGE_REQUESTS],
+    deps=[["chain", "mr_note_kinds"], MERGE_REQUESTS],
     description="Every note of every merge request, classified: pushes (added commits), "
     "approvals, unapprovals, comments, other system notes.",
 )
