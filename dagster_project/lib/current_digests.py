@@ -11,12 +11,22 @@ DuckDB computes the fingerprints and digests of the stored rows itself (``read``
 columns of integers, so loading a million keys creates no Python object per key.
 Two of a million keys (ids the servers assign) share a fingerprint with odds of about
 10^-27.
+
+Reading the view costs DuckDB an MD5 per stored key: 0.7 s for the GitLab store's
+425,000 notes, every night, whatever the day changed. A staging store therefore saves
+its views when a fetch ends (``save``), each with the mark of the rows it equals (the
+type's newest ``raw_id`` in ``raw.current`` and its row count), and the next fetch
+loads a view whose mark still holds (``load``). Every change of a current row gives it
+a new ``raw_id``, so a view saved before a later commit (a run killed after it) no
+longer matches and is read again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -80,6 +90,38 @@ class CurrentDigests:
         index._digests[np.asarray(columns["unreadable"], dtype=bool)] = TOMBSTONE
         index._sort()
         return index
+
+    @staticmethod
+    def mark(con: duckdb.DuckDBPyConnection, source: str, object_type: str) -> str:
+        """What a view equals: the type's newest current ``raw_id`` and its row count."""
+        ((newest, rows),) = con.execute(  # fetched to the end: the connection stays usable
+            "SELECT max(raw_id), count(*) FROM raw.current WHERE source = ? AND object_type = ?",
+            [source, object_type],
+        ).fetchall()
+        return f"{newest}/{rows}"
+
+    @classmethod
+    def load(cls, path: Path, mark: str) -> CurrentDigests | None:
+        """The view saved at ``path`` if it was saved for ``mark``, else None."""
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                if str(saved["mark"]) != mark:
+                    return None
+                index = cls()
+                index._keys, index._digests = saved["keys"], saved["digests"]
+                return index
+        except (OSError, KeyError, ValueError):  # absent, or not a whole view
+            return None
+
+    def save(self, path: Path, mark: str) -> None:
+        """Write the view (``mark``: what it equals) in place of any earlier one."""
+        if self._recent:
+            self._fold()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        with partial.open("wb") as out:
+            np.savez(out, keys=self._keys, digests=self._digests, mark=np.array(mark))
+        os.replace(partial, path)
 
     def contains(self, keys: Sequence[str]) -> list[bool]:
         """Whether each key is held by a current object (not by a tombstone)."""

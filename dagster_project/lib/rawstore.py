@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -158,8 +159,12 @@ class RawStore:
         source: str,
         run_id: str,
         fetched_at: datetime | None = None,
+        views: Path | None = None,
     ):
+        """``views``: a folder where the store's views of ``raw.current`` are saved by
+        ``save_views`` and loaded from while they still hold (lib/current_digests.py)."""
         self.con = con
+        self.views = views
         self.source = source
         self.run_id = run_id
         self.fetched_at = fetched_at or datetime.now(UTC)
@@ -318,10 +323,26 @@ class RawStore:
         deleted object's), loaded once and kept in step with every commit."""
         current = self._hashes.get(object_type)
         if current is None:
-            current = self._hashes[object_type] = CurrentDigests.read(
+            saved = None
+            if self.views is not None:
+                mark = CurrentDigests.mark(self.con, self.source, object_type)
+                saved = CurrentDigests.load(self._view_path(object_type), mark)
+            current = self._hashes[object_type] = saved or CurrentDigests.read(
                 self.con, self.source, object_type
             )
         return current
+
+    def save_views(self) -> None:
+        """Save the views this store loaded, for the next store on the same file."""
+        if self.views is None:
+            return
+        for object_type, current in self._hashes.items():
+            mark = CurrentDigests.mark(self.con, self.source, object_type)
+            current.save(self._view_path(object_type), mark)
+
+    def _view_path(self, object_type: str) -> Path:
+        assert self.views is not None
+        return self.views / f"{self.source}.{object_type}.npz"
 
     def _held(self, object_type: str, keys: Iterable[str]) -> list[str]:
         keys = list(keys)

@@ -102,10 +102,18 @@ def unit_store(
             "?::VARCHAR AS source, ?::VARCHAR AS unit, now() AS created_at",
             [unit.source, unit.name],
         )
-        store = PipelinedStore(RawStore(con, unit.source, run_id, fetched_at=fetched_at))
+        (store_id,) = con.execute("SELECT store_id FROM raw.store").fetchone()
+        # A store fetched again from scratch is another store: its views are not these.
+        views = path.with_suffix(".views") / store_id
+        for other in path.with_suffix(".views").glob("*"):
+            if other != views:
+                shutil.rmtree(other, ignore_errors=True)
+        store = PipelinedStore(
+            RawStore(con, unit.source, run_id, fetched_at=fetched_at, views=views)
+        )
         try:
             yield store
-            store.drain()
+            store.save_views()
         finally:
             store.close()
 

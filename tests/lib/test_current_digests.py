@@ -119,3 +119,68 @@ def test_a_raw_stores_rows_read_as_python_fingerprints_them(tmp_path) -> None:
     assert have_rows == [True] * 300 + [False]
     assert index.contains(keys) == [i < 250 for i in range(301)]
     con.close()
+
+
+# -- views saved beside a store -----------------------------------------------------------
+
+
+def _issue(key: str, version: int) -> RawObject:
+    return RawObject("issue", key, {"key": key, "fields": {"summary": f"v{version}"}})
+
+
+def test_a_saved_view_serves_the_next_store_while_it_still_holds(tmp_path, monkeypatch) -> None:
+    """A store's views are saved when its fetch ends and the next store on the file reads
+    them instead of hashing every stored key; a view saved before a later commit (a run
+    killed after it) is read again from the rows, so no change goes unseen."""
+    views = tmp_path / "views"
+    con = duckdb.connect(str(tmp_path / "store.duckdb"))
+    first = RawStore(con, "jira", "run-1", views=views)
+    first.commit(Batch(objects=[_issue(f"PAY-{i}", 1) for i in range(300)]))
+    first.commit(Batch(objects=[_issue("PAY-7", 2)]))  # kept in step after a commit
+    first.tombstone_missing("issue", {f"PAY-{i}" for i in range(1, 300)})  # PAY-0 deleted
+    first.save_views()
+    assert (views / "jira.issue.npz").is_file()
+
+    reads: list[str] = []
+    real_read = CurrentDigests.read.__func__
+
+    def counted(cls, con, source, object_type):
+        reads.append(object_type)
+        return real_read(cls, con, source, object_type)
+
+    monkeypatch.setattr(CurrentDigests, "read", classmethod(counted))
+    second = RawStore(con, "jira", "run-2", views=views)
+    counts = second.commit(
+        Batch(objects=[_issue("PAY-7", 2), _issue("PAY-8", 1), _issue("PAY-9", 3)])
+    )
+    assert reads == []  # the saved view answered
+    assert (counts.stored, counts.unchanged) == (1, 2)  # only PAY-9 changed
+    assert second.holds("issue", ["PAY-0", "PAY-8"]) == {"PAY-8"}  # PAY-0 is a tombstone
+    second.save_views()  # its fetch ends
+
+    # A commit after the save, by a store that saved nothing (a run killed before its
+    # end): the next store reads the rows again and sees the change.
+    RawStore(con, "jira", "run-3", views=views).commit(Batch(objects=[_issue("PAY-8", 5)]))
+    assert reads == []
+    third = RawStore(con, "jira", "run-4", views=views)
+    assert third.commit(Batch(objects=[_issue("PAY-8", 5)])).unchanged == 1
+    assert reads == ["issue"]
+    assert third._current("issue").compare(
+        ["PAY-8"], [bytes.fromhex(content_hash(_issue("PAY-8", 5).payload))]
+    ) == ([True], [True])
+    con.close()
+
+
+def test_a_view_file_that_is_not_a_whole_view_is_read_again(tmp_path) -> None:
+    views = tmp_path / "views"
+    views.mkdir()
+    (views / "jira.issue.npz").write_bytes(b"cut short")
+    con = duckdb.connect()
+    store = RawStore(con, "jira", "run-1", views=views)
+    store.commit(Batch(objects=[_issue("PAY-1", 1)]))
+    assert (
+        RawStore(con, "jira", "run-2", views=views)
+        .commit(Batch(objects=[_issue("PAY-1", 1)]))
+        .unchanged
+        == 1
+    )

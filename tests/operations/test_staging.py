@@ -295,3 +295,24 @@ def test_a_unit_without_a_store_is_an_error_not_a_silent_skip(tmp_path):
     db = tmp_path / "main.duckdb"
     with pytest.raises(FileNotFoundError, match="project:PAY"):
         load(db, PAY)
+
+
+def test_a_unit_store_keeps_its_views_for_its_next_fetch_and_not_past_a_rebuild(tmp_path):
+    """The views a fetch loaded are saved beside the unit's store, under the store's
+    identity; a store fetched again from scratch starts without the old ones."""
+    db = tmp_path / "driftgate.duckdb"
+    stage(db, PAY, 1, objs(("issue", "PAY-1", {"v": 1}), ("issue", "PAY-2", {"v": 1})))
+    views = unit_path(db, PAY).with_suffix(".views")
+    (first,) = list(views.iterdir())
+    assert (first / "jira.issue.npz").is_file()
+    stage(db, PAY, 2, objs(("issue", "PAY-1", {"v": 2})))
+    with duckdb.connect(str(unit_path(db, PAY)), read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*) FROM raw.objects WHERE object_key = 'PAY-1'"
+        ).fetchone() == (2,)
+    unit_path(db, PAY).unlink()  # fetched again from scratch: another store
+    stage(db, PAY, 3, objs(("issue", "PAY-1", {"v": 2})))
+    (second,) = list(views.iterdir())
+    assert second.name != first.name and (second / "jira.issue.npz").is_file()
+    with duckdb.connect(str(unit_path(db, PAY)), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw.objects").fetchone() == (1,)
