@@ -51,6 +51,7 @@ INCREMENTAL: dict[str, tuple[str, str]] = {
     "deployments": ("gitlab", "deployment"),
     "page_versions": ("confluence", "page_version"),
     "page_labels": ("confluence", "page"),
+    "page_fields": ("confluence", "page"),
 }
 LIB = Path(__file__).resolve().parent
 _RAW_INPUT = re.compile(r"raw\.current_objects\('([a-z_]+)',\s*'([a-z_]+)'\)")

@@ -7,12 +7,9 @@ CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TABLE chain.page_mentions AS
 WITH current_pages AS (
-    SELECT object_key AS page_id,
-           TRY_CAST(v.number AS INTEGER) AS number, TRY_CAST(v.when AS TIMESTAMPTZ) AS edited_at
-    FROM (SELECT object_key,
-                 json_transform(payload, '{"version": {"number": "VARCHAR", "when": "VARCHAR"}}')
-                     .version AS v
-          FROM raw.current_objects('confluence', 'page'))
+    -- each page's current version, typed once in chain.page_fields
+    SELECT page_id, version_number AS number, last_modified AS edited_at
+    FROM chain.page_fields
 ),
 stored AS (
     -- The current body's mentions are those of its version in chain.page_versions (read

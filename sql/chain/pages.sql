@@ -1,31 +1,12 @@
 -- chain.pages: one row per current Confluence page (blog posts are not ingested), typed:
 -- space, title, labels, version, dates, author, ancestors, body as text, and approval:
 -- `approved` when the current body carries the policy's marker, and the first version
--- that carried it (from chain.page_versions).
+-- that carried it (from chain.page_versions). What the page's own payload gives is typed
+-- once per page in chain.page_fields.
 CREATE SCHEMA IF NOT EXISTS chain;
 
-CREATE OR REPLACE TEMP MACRO confluence_user_name(u) AS
-    CASE WHEN json_type(u) = 'VARCHAR' THEN u->>'$'
-         ELSE coalesce(u->>'$.displayName', u->>'$.publicName', u->>'$.username',
-                       u->>'$.accountId') END;
-
 CREATE OR REPLACE TABLE chain.pages AS
-WITH pages AS (
-    -- Each payload is parsed once into what is read of it, the body left out: the
-    -- current body's text is its version's, read once in chain.page_versions.
-    SELECT raw_id, object_key,
-           json_transform(payload, '{
-               "space": {"key": "VARCHAR"}, "_expandable": {"space": "VARCHAR"},
-               "title": "VARCHAR",
-               "metadata": {"labels": {"results": [{"name": "VARCHAR"}]}},
-               "version": {"number": "VARCHAR", "when": "VARCHAR", "by": "JSON"},
-               "history": {"createdDate": "VARCHAR", "createdBy": "JSON"},
-               "ancestors": [{"id": "VARCHAR"}],
-               "_links": {"webui": "VARCHAR", "self": "VARCHAR"}
-           }') AS t
-    FROM raw.current_objects('confluence', 'page')
-),
-spaces AS (
+WITH spaces AS (
     SELECT object_key AS space_key, payload->>'$.name' AS space_name
     FROM raw.current_objects('confluence', 'space')
 ),
@@ -39,10 +20,9 @@ approvals AS (
     FROM chain.page_versions GROUP BY page_id
 ),
 current_versions AS (
-    SELECT p.object_key AS page_id, v.body_text, v.approved
-    FROM pages p
-    JOIN chain.page_versions v
-      ON v.page_id = p.object_key AND v.number = TRY_CAST(p.t.version.number AS INTEGER)
+    SELECT f.page_id, v.body_text, v.approved
+    FROM chain.page_fields f
+    JOIN chain.page_versions v ON v.page_id = f.page_id AND v.number = f.version_number
 ),
 unstored AS (
     -- a page whose current version is not stored: its body is read here
@@ -53,33 +33,12 @@ unstored AS (
     WHERE r.object_key NOT IN (SELECT page_id FROM current_versions)
 ),
 typed AS (
-    SELECT
-        p.object_key                                                AS page_id,
-        coalesce(
-            p.t.space.key,
-            url_decode(nullif(regexp_extract(p.t._expandable.space,
-                                             '/space/([^/?]+)', 1), ''))
-        )                                                           AS space_key,
-        p.t.title                                                   AS title,
-        list_sort(coalesce(list_filter(list_transform(p.t.metadata.labels.results,
-                                                      lambda l: l.name),
-                                       lambda n: n IS NOT NULL), [])) AS labels,
-        TRY_CAST(p.t.version.number AS INTEGER)                     AS version_number,
-        TRY_CAST(p.t.version.when AS TIMESTAMPTZ)                   AS last_modified,
-        confluence_user_name(p.t.version.by)                        AS last_modified_by,
-        TRY_CAST(p.t.history.createdDate AS TIMESTAMPTZ)            AS history_created,
-        confluence_user_name(p.t.history.createdBy)                 AS history_author,
-        coalesce(list_filter(list_transform(p.t.ancestors, lambda a: a.id),
-                             lambda i: i IS NOT NULL), [])          AS ancestor_ids,
-        p.t._links.webui                                            AS web_path,
-        nullif(regexp_extract(p.t._links.self, '^(https?://.+?)/rest/api/', 1), '')
-            || p.t._links.webui                                     AS web_url,
-        coalesce(v.body_text, u.body_text)                          AS body_text,
-        v.approved                                                  AS version_approved,
-        p.raw_id
-    FROM pages p
-    LEFT JOIN current_versions v ON v.page_id = p.object_key
-    LEFT JOIN unstored u ON u.page_id = p.object_key
+    SELECT f.*,
+           coalesce(v.body_text, u.body_text)                       AS body_text,
+           v.approved                                               AS version_approved
+    FROM chain.page_fields f
+    LEFT JOIN current_versions v ON v.page_id = f.page_id
+    LEFT JOIN unstored u ON u.page_id = f.page_id
 )
 SELECT
     t.page_id,

@@ -39,7 +39,13 @@ from tests.conftest import HANDMADE, sandbox_stats
 from tests.ingest.harness import materialize, staged, table
 from tests.realdata_confluence import write_dataset
 
-ASSETS = ("raw/confluence", "chain/pages", "chain/page_versions", "chain/page_labels")
+ASSETS = (
+    "raw/confluence",
+    "chain/page_fields",
+    "chain/pages",
+    "chain/page_versions",
+    "chain/page_labels",
+)
 SELECTION = " or ".join(f'key:"{k}"' for k in (*ASSETS, "chain/page_mentions"))
 CHAIN = {
     "pages": "page_id",
@@ -716,7 +722,7 @@ def test_chain_reads_plain_name_authors_and_linked_spaces(tmp_path):
             ]
         )
     )
-    for name in ("page_versions", "pages", "page_labels", "page_mentions"):
+    for name in ("page_versions", "page_fields", "pages", "page_labels", "page_mentions"):
         build_table(con, "chain", name, Policy(), datetime(2026, 12, 1, tzinfo=UTC))
     assert con.execute(
         "SELECT number, author, author_id, approved FROM chain.page_versions ORDER BY number"
