@@ -170,6 +170,7 @@ class RawStore:
         self.fetched_at = fetched_at or datetime.now(UTC)
         self.counts = WriteCounts()
         self._hashes: dict[str, CurrentDigests] = {}  # see _current
+        self._saved_marks: dict[str, str] = {}  # type -> the mark of its view on disk
         self._parent_keys: dict[str, set[str]] = {}  # see _parents
         self._marks: set[tuple[str, str]] | None = None  # (type, scope) with a watermark
         ensure_raw_schema(con)
@@ -327,18 +328,23 @@ class RawStore:
             if self.views is not None:
                 mark = CurrentDigests.mark(self.con, self.source, object_type)
                 saved = CurrentDigests.load(self._view_path(object_type), mark)
+                if saved is not None:
+                    self._saved_marks[object_type] = mark
             current = self._hashes[object_type] = saved or CurrentDigests.read(
                 self.con, self.source, object_type
             )
         return current
 
     def save_views(self) -> None:
-        """Save the views this store loaded, for the next store on the same file."""
+        """Save the views this store loaded, for the next store on the same file; a view
+        loaded from its file and unchanged since (a quiet night) is not written again."""
         if self.views is None:
             return
         for object_type, current in self._hashes.items():
             mark = CurrentDigests.mark(self.con, self.source, object_type)
-            current.save(self._view_path(object_type), mark)
+            if self._saved_marks.get(object_type) != mark:
+                current.save(self._view_path(object_type), mark)
+                self._saved_marks[object_type] = mark
 
     def _view_path(self, object_type: str) -> Path:
         assert self.views is not None

@@ -165,6 +165,14 @@ def test_a_saved_view_serves_the_next_store_while_it_still_holds(tmp_path, monke
     third = RawStore(con, "jira", "run-4", views=views)
     assert third.commit(Batch(objects=[_issue("PAY-8", 5)])).unchanged == 1
     assert reads == ["issue"]
+    third.save_views()
+    # A quiet night: the view loads from its file and is not written again.
+    written = (views / "jira.issue.npz").stat().st_ino
+    quiet = RawStore(con, "jira", "run-5", views=views)
+    assert quiet.commit(Batch(objects=[_issue("PAY-8", 5)])).unchanged == 1
+    quiet.save_views()
+    assert (views / "jira.issue.npz").stat().st_ino == written
+    assert reads == ["issue"]
     assert third._current("issue").compare(
         ["PAY-8"], [bytes.fromhex(content_hash(_issue("PAY-8", 5).payload))]
     ) == ([True], [True])
