@@ -49,3 +49,13 @@ CREATE OR REPLACE TEMP MACRO jira_changelog(payload) AS
         "items": [{"field": "VARCHAR", "fieldId": "VARCHAR", "fieldtype": "VARCHAR",
                    "from": "VARCHAR", "fromString": "VARCHAR",
                    "to": "VARCHAR", "toString": "VARCHAR"}]}]}}').changelog.histories;
+
+-- A Confluence user as the API gives it (an object) or as captured datasets may hold it
+-- (a plain name): shown name, and stable id.
+CREATE OR REPLACE TEMP MACRO confluence_user_name(u) AS
+    CASE WHEN json_type(u) = 'VARCHAR' THEN u->>'$'
+         ELSE coalesce(u->>'$.displayName', u->>'$.publicName', u->>'$.username',
+                       u->>'$.accountId') END;
+CREATE OR REPLACE TEMP MACRO confluence_user_id(u) AS
+    CASE WHEN json_type(u) = 'VARCHAR' THEN u->>'$'
+         ELSE coalesce(u->>'$.accountId', u->>'$.userKey', u->>'$.username') END;

@@ -4,11 +4,6 @@
 -- instead of parsing every page again whenever one page or version changes.
 CREATE SCHEMA IF NOT EXISTS chain;
 
-CREATE OR REPLACE TEMP MACRO confluence_user_name(u) AS
-    CASE WHEN json_type(u) = 'VARCHAR' THEN u->>'$'
-         ELSE coalesce(u->>'$.displayName', u->>'$.publicName', u->>'$.username',
-                       u->>'$.accountId') END;
-
 CREATE OR REPLACE TABLE chain.page_fields AS
 WITH pages AS (
     -- Each payload is parsed once into what is read of it, the body left out: the

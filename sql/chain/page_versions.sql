@@ -5,14 +5,6 @@
 -- Jira issue keys it mentions (see chain.page_mentions).
 CREATE SCHEMA IF NOT EXISTS chain;
 
-CREATE OR REPLACE TEMP MACRO confluence_user_name(u) AS
-    CASE WHEN json_type(u) = 'VARCHAR' THEN u->>'$'
-         ELSE coalesce(u->>'$.displayName', u->>'$.publicName', u->>'$.username',
-                       u->>'$.accountId') END;
-CREATE OR REPLACE TEMP MACRO confluence_user_id(u) AS
-    CASE WHEN json_type(u) = 'VARCHAR' THEN u->>'$'
-         ELSE coalesce(u->>'$.accountId', u->>'$.userKey', u->>'$.username') END;
-
 CREATE OR REPLACE TABLE chain.page_versions AS
 WITH versions AS (
     -- one parse of each payload (see work_items.sql)
