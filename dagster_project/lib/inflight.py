@@ -6,11 +6,16 @@ remote links) are independent of each other. Sending ``workers`` of them at once
 the client parse one answer while the server prepares the next, instead of each side
 waiting for the other. The answers come back in the objects' order and are stored by
 the calling thread, so what a run stores does not depend on the order they arrived in.
+
+A listing's next page is asked for while the current page's objects are fetched and
+stored (``read_ahead``). Each source holds one semaphore of as many slots as its fetch
+step may keep requests in flight, taken around every request whichever thread sends it:
+read-ahead, per-object calls and bulk queries together never exceed the policy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -35,3 +40,23 @@ def in_order(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
             for future in futures:
                 future.cancel()
             raise
+
+
+_END = object()
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items``, each next one produced on a worker thread while the caller handles the
+    current one: a listing's next page is on its way while this page's objects are fetched
+    and stored. The requests of both sides share the source's in-flight slots, so this
+    adds no request in flight beyond the policy's.
+
+    A failure producing an item is raised where the serial loop would raise it. Closed
+    early, it waits for the item being produced (no request outlives the loop) and
+    produces no more.
+    """
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        pending = worker.submit(next, items, _END)
+        while (item := pending.result()) is not _END:
+            pending = worker.submit(next, items, _END)
+            yield item  # type: ignore[misc]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from dagster_project.lib.inflight import in_order
+from dagster_project.lib.inflight import in_order, read_ahead
 from dagster_project.sandbox.simulator import generate
 from tests.conftest import sandbox_stats
 from tests.ingest.harness import materialize, table
@@ -65,6 +65,60 @@ def test_the_first_failure_in_order_is_raised_and_the_rest_is_not_sent():
     # the failure stopped the calls not yet started (a few may have begun meanwhile)
     assert len(probe.started) < 40
     assert probe.running == 0  # none outlives the call
+
+
+class Pages:
+    """A listing whose pages take a while to arrive; records when each was asked for,
+    when the caller was done with the one before, and which thread asked."""
+
+    def __init__(self, count: int, fail_at: int | None = None, delay_s: float = 0.03):
+        self.count, self.fail_at, self.delay_s = count, fail_at, delay_s
+        self.asked: list[tuple[int, float]] = []
+        self.produced: list[int] = []
+        self.threads: set[int] = set()
+
+    def __iter__(self):
+        for number in range(self.count):
+            self.asked.append((number, time.monotonic()))
+            self.threads.add(threading.get_ident())
+            time.sleep(self.delay_s)
+            if number == self.fail_at:
+                raise ValueError(f"page {number}")
+            self.produced.append(number)
+            yield number
+
+
+def test_read_ahead_asks_for_the_next_page_while_the_caller_handles_this_one():
+    pages = Pages(5)
+    handled: list[tuple[int, float]] = []
+    for number in read_ahead(iter(pages)):
+        time.sleep(0.05)  # storing the page
+        handled.append((number, time.monotonic()))
+    assert [n for n, _ in handled] == list(range(5))
+    asked = dict(pages.asked)
+    # page n+1 was asked for before the caller was done with page n
+    assert all(asked[n + 1] < done for n, done in handled[:-1])
+    assert threading.get_ident() not in pages.threads
+
+
+def test_read_ahead_raises_a_failure_where_the_serial_loop_would():
+    pages = Pages(6, fail_at=3)
+    seen = []
+    with pytest.raises(ValueError, match="page 3"):
+        for number in read_ahead(iter(pages)):
+            seen.append(number)
+    assert seen == [0, 1, 2]
+
+
+def test_read_ahead_closed_early_waits_for_the_page_on_its_way_and_asks_no_more():
+    pages = Pages(10, delay_s=0.05)
+    ahead = read_ahead(iter(pages))
+    assert next(ahead) == 0
+    ahead.close()  # the caller failed storing page 0
+    # page 1 was on its way: it arrived before close returned, and nothing after it
+    assert pages.produced == [0, 1]
+    time.sleep(0.15)
+    assert [n for n, _ in pages.asked] == [0, 1]
 
 
 @pytest.fixture(scope="module")

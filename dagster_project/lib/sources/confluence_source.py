@@ -50,7 +50,7 @@ from atlassian import Confluence
 from pydantic import ValidationError, field_validator
 
 from dagster_project.lib.connections import Connection
-from dagster_project.lib.inflight import in_order
+from dagster_project.lib.inflight import in_order, read_ahead
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore
 from dagster_project.lib.retry import SourceError, status_of, with_retries
@@ -148,8 +148,10 @@ class ConfluenceSource:
         )
         self.requests = 0
         self._counting = threading.Lock()
-        # Version histories of one listing page fetched at once (lib/inflight.py).
+        # Version histories of one listing page fetched at once (lib/inflight.py); every
+        # request of the step, whichever thread sends it, takes one of as many slots.
         self.in_flight = policy.operations.step_requests("confluence")
+        self.slots = threading.BoundedSemaphore(self.in_flight)
         self._zone_read = False
         self._zone: str | None = None
 
@@ -161,7 +163,10 @@ class ConfluenceSource:
         def call() -> Any:
             with self._counting:
                 self.requests += 1
-            response = self.client.get(path, params=params, absolute=absolute, advanced_mode=True)
+            with self.slots:
+                response = self.client.get(
+                    path, params=params, absolute=absolute, advanced_mode=True
+                )
             self.client.raise_for_status(response)
             return response.json()
 
@@ -287,7 +292,7 @@ def ingest_confluence(
     known = _stored_version_numbers(store)
     stored_versions = _stored_versions(store)
     listed = 0
-    for results, total in source.search(cql):
+    for results, total in read_ahead(source.search(cql)):
         result.search_pages += 1
         if result.reported_total is None:
             result.reported_total = total

@@ -43,6 +43,7 @@ approvers than one page.
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -216,10 +217,12 @@ class GitlabGraphql:
         page_size: int,
         call: Callable[[str, Callable[[], Any]], Any],
         count: Callable[[], None],
+        slots: threading.BoundedSemaphore,
     ):
         self.page_size = page_size  # notes per page
         self._call = call
         self._count = count
+        self._slots = slots  # shared with the step's REST requests
         self._last: httpx.Response | None = None
         self.per_query = PROJECTS_PER_QUERY
         # The headers python-gitlab's GraphQL client sends, on a client of our own so
@@ -263,7 +266,8 @@ class GitlabGraphql:
                 # python-gitlab 8.6 hands variables to gql 4 the older way, which gql
                 # still honours with a DeprecationWarning.
                 warnings.filterwarnings("ignore", "Using variable_values", DeprecationWarning)
-                return self.client.execute(query, variable_values=variables), []
+                with self._slots:
+                    return self.client.execute(query, variable_values=variables), []
         except TransportQueryError as exc:
             status = self._last.status_code if self._last is not None else 200
             if status >= 400:

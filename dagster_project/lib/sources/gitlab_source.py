@@ -46,6 +46,7 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
@@ -58,7 +59,7 @@ from pydantic import ValidationError, field_validator
 
 from dagster_project.lib.connections import Connection
 from dagster_project.lib.gitlab_text import git_blob_id, matches_any
-from dagster_project.lib.inflight import in_order
+from dagster_project.lib.inflight import in_order, read_ahead
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import (
     Batch,
@@ -271,8 +272,10 @@ class GitlabSource:
         }
         self.requests = 0
         self._counting = threading.Lock()
-        # Per-object calls of one listing page sent at once (lib/inflight.py).
+        # Per-object calls of one listing page sent at once (lib/inflight.py); every
+        # request of the step, whichever thread sends it, takes one of as many slots.
         self.in_flight = policy.operations.step_requests("gitlab")
+        self.slots = threading.BoundedSemaphore(self.in_flight)
         self._secrets = (conn.token,)
         self.gl = gitlab.Gitlab(
             conn.url,
@@ -291,6 +294,7 @@ class GitlabSource:
                 page_size=self.page_size,
                 call=self._call,
                 count=self._count,
+                slots=self.slots,
             )
             self.notes_via = "graphql"
         # python-gitlab's HTTP errors carry the status but not the response: keep each
@@ -311,14 +315,15 @@ class GitlabSource:
         self._count()
         self._last.response = None
         try:
-            response = self.gl.http_get(
-                url,
-                query_data=query,
-                raw=True,
-                max_retries=0,
-                obey_rate_limit=False,
-                retry_transient_errors=False,
-            )
+            with self.slots:
+                response = self.gl.http_get(
+                    url,
+                    query_data=query,
+                    raw=True,
+                    max_retries=0,
+                    obey_rate_limit=False,
+                    retry_transient_errors=False,
+                )
         except GitlabHttpError as exc:
             if self._last.response is not None:
                 exc.response = self._last.response  # type: ignore[attr-defined]
@@ -601,7 +606,7 @@ class GitlabIngest:
         for attempt in range(2):
             listed, totals, shifted = 0, [], False
             seen: set[str] = set()
-            for page in self.source.pages(path, query):
+            for page in read_ahead(self.source.pages(path, query)):
                 self.result.mr_pages += 1
                 totals.append(page.total)
                 shifted = shifted or len({t for t in totals if t is not None}) > 1
@@ -650,7 +655,10 @@ class GitlabIngest:
         to ``batch``; returns each listed MR's key, None for one quarantined.
 
         The notes and approvers of all of them come in one request or a few
-        (``GitlabSource.mr_threads``), their changes in one request each."""
+        (``GitlabSource.mr_threads``), their changes in one request each. The changes of
+        MRs not stored before are asked for while the notes are on their way: they are
+        asked whatever the notes query says (only a stored MR's diff refs can spare its
+        ``/changes``), and both share the step's in-flight slots."""
         keys: list[str | None] = []
         changed: dict[str, tuple[MergeRequestPayload, Any]] = {}
         for raw in raws:
@@ -661,14 +669,22 @@ class GitlabIngest:
             if mr is not None and key is not None and self.stored_updated.get(key) != mr.updated_at:
                 changed[key] = (mr, raw)
         refs = {key: self._ref(mr, raw) for key, (mr, raw) in changed.items()}
-        threads = self.source.mr_threads(list(refs.values())) if refs else {}
+
+        def changes_of(keys: list[str]) -> dict[str, Any]:
+            fetched = in_order(
+                lambda key: self.source.mr_changes(changed[key][0].project_id, changed[key][0].iid),
+                keys,
+                self.source.in_flight,
+            )
+            return dict(zip(keys, fetched, strict=True))
+
+        new = [key for key in changed if key not in self.stored_updated]
+        with ThreadPoolExecutor(max_workers=1) as side:
+            asked = side.submit(self.source.mr_threads, list(refs.values())) if refs else None
+            changes = changes_of(new)
+            threads = asked.result() if asked is not None else {}
         moved = self._diff_moved({key: threads[ref].diff_refs for key, ref in refs.items()})
-        fetched = in_order(
-            lambda key: self.source.mr_changes(changed[key][0].project_id, changed[key][0].iid),
-            moved,
-            self.source.in_flight,
-        )
-        changes = dict(zip(moved, fetched, strict=True))
+        changes.update(changes_of([key for key in moved if key not in changes]))
         self.result.changes_kept += len(changed) - len(moved)
         for key, (mr, raw) in changed.items():
             self._add_merge_request(key, mr, raw, changes.get(key, KEPT), threads[refs[key]], batch)
@@ -912,8 +928,8 @@ class GitlabIngest:
         listed: set[str] = set()
         totals: list[int | None] = []
         newest: datetime | None = None
-        for page in self.source.pages(
-            f"/projects/{project.id}/repository/commits", query, optional=True
+        for page in read_ahead(
+            self.source.pages(f"/projects/{project.id}/repository/commits", query, optional=True)
         ):
             totals.append(page.total)
             batch = Batch()

@@ -18,6 +18,7 @@ issue makes it fetch.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from jira import JIRA
 from pydantic import ValidationError, field_validator
 
 from dagster_project.lib.connections import Connection
-from dagster_project.lib.inflight import in_order
+from dagster_project.lib.inflight import in_order, read_ahead
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore
 from dagster_project.lib.retry import SourceError, with_retries
@@ -100,15 +101,21 @@ class JiraSource:
         self.conn = conn
         self.policy = policy
         self.page_size = policy.ingest.page_size
-        # Remote-link calls of one search page sent at once (lib/inflight.py).
+        # Remote-link calls of one search page sent at once (lib/inflight.py); every
+        # request of the step, whichever thread sends it, takes one of as many slots.
         self.in_flight = policy.operations.step_requests("jira")
+        self.slots = threading.BoundedSemaphore(self.in_flight)
         self._secrets = (conn.token,)
         self.client, self.flavor = self._connect()
         self._tz: str | None = None
 
     def _call(self, what: str, fn: Any) -> Any:
+        def in_slot() -> Any:
+            with self.slots:
+                return fn()
+
         return with_retries(
-            fn, what=f"jira {what}", policy=self.conn.retry_policy, secrets=self._secrets
+            in_slot, what=f"jira {what}", policy=self.conn.retry_policy, secrets=self._secrets
         )
 
     def _connect(self) -> tuple[JIRA, str]:
@@ -274,7 +281,7 @@ def ingest_jira(source: JiraSource, store: RawStore, *, now: datetime) -> JiraFe
     jql = source._jql(mark or EPOCH)
     stored_updated = _stored_updated(store)
     listed = 0
-    for issues, total in source.search_pages(jql):
+    for issues, total in read_ahead(source.search_pages(jql)):
         result.pages += 1
         if total is not None:
             result.reported_total = total
