@@ -43,7 +43,6 @@ approvers than one page.
 from __future__ import annotations
 
 import re
-import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -217,7 +216,7 @@ class GitlabGraphql:
         page_size: int,
         call: Callable[[str, Callable[[], Any]], Any],
         count: Callable[[], None],
-        slots: threading.BoundedSemaphore,
+        slots: Any,
     ):
         self.page_size = page_size  # notes per page
         self._call = call
