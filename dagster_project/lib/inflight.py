@@ -15,11 +15,9 @@ read-ahead, per-object calls and bulk queries together never exceed the policy.
 
 from __future__ import annotations
 
-import multiprocessing
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -42,15 +40,6 @@ def in_order(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
             for future in futures:
                 future.cancel()
             raise
-
-
-def step_slots(size: int) -> Any:
-    """A fetch step's in-flight slots: a semaphore its threads and any worker processes
-    it starts share; a thread-only one where the platform has no shared semaphores."""
-    try:
-        return multiprocessing.get_context("spawn").BoundedSemaphore(size)
-    except (ImportError, OSError):
-        return threading.BoundedSemaphore(size)
 
 
 _END = object()

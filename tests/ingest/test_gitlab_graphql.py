@@ -249,3 +249,28 @@ def test_faults_are_retried_and_lose_no_note(serve: Callable[..., Any]) -> None:
         assert [note_number(n) for n in notes.items] == [
             n["id"] for n in expected[(ref.project_id, ref.iid)]
         ]
+
+
+def test_a_query_text_is_parsed_once_per_run_and_answers_the_same(
+    serve: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster_project.lib.sources import gitlab_graphql
+
+    parsed: list[str] = []
+    real_parse = gitlab_graphql.parse
+
+    def counting(text: str) -> Any:
+        parsed.append(text)
+        return real_parse(text)
+
+    monkeypatch.setattr(gitlab_graphql, "parse", counting)
+    running = serve(HANDMADE)
+    refs = _refs(HANDMADE)
+    source = _source(running.url)
+
+    first = source.mr_threads(refs)
+    again = source.mr_threads(refs)
+
+    assert _calls(running.url) == {GRAPHQL: 2}  # sent twice
+    assert len(parsed) == 1  # parsed once
+    assert again == first and len(first) == len(refs)

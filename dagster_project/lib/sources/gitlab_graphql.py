@@ -43,6 +43,7 @@ approvers than one page.
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ from gql.transport.exceptions import (
     TransportProtocolError,
     TransportQueryError,
 )
+from graphql import DocumentNode, parse
 
 from dagster_project.lib.retry import SourceError, status_of
 
@@ -216,12 +218,13 @@ class GitlabGraphql:
         page_size: int,
         call: Callable[[str, Callable[[], Any]], Any],
         count: Callable[[], None],
-        slots: Any,
+        slots: threading.BoundedSemaphore,
     ):
         self.page_size = page_size  # notes per page
         self._call = call
         self._count = count
         self._slots = slots  # shared with the step's REST requests
+        self._documents: dict[str, DocumentNode] = {}  # query text -> parsed, see _post
         self._last: httpx.Response | None = None
         self.per_query = PROJECTS_PER_QUERY
         # The headers python-gitlab's GraphQL client sends, on a client of our own so
@@ -265,8 +268,14 @@ class GitlabGraphql:
                 # python-gitlab 8.6 hands variables to gql 4 the older way, which gql
                 # still honours with a DeprecationWarning.
                 warnings.filterwarnings("ignore", "Using variable_values", DeprecationWarning)
+                document = self._documents.get(query)
+                if document is None:
+                    document = self._documents[query] = parse(query)
                 with self._slots:
-                    return self.client.execute(query, variable_values=variables), []
+                    # python-gitlab hands the query to gql, which takes a parsed
+                    # document as it takes text: the few query texts of a run are
+                    # parsed once, not once per query sent.
+                    return self.client.execute(document, variable_values=variables), []
         except TransportQueryError as exc:
             status = self._last.status_code if self._last is not None else 200
             if status >= 400:

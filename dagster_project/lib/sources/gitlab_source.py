@@ -44,7 +44,6 @@ reason and the run goes on; an MR re-delivered unchanged is not quarantined twic
 from __future__ import annotations
 
 import base64
-import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -60,7 +59,7 @@ from pydantic import ValidationError, field_validator
 
 from dagster_project.lib.connections import Connection
 from dagster_project.lib.gitlab_text import git_blob_id, matches_any
-from dagster_project.lib.inflight import in_order, read_ahead, step_slots
+from dagster_project.lib.inflight import in_order, read_ahead
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import (
     Batch,
@@ -78,7 +77,6 @@ from dagster_project.lib.sources.gitlab_graphql import (
     MrRef,
     note_number,
 )
-from dagster_project.lib.sources.gitlab_processes import PROCESSES_AFTER, ChangesProcesses
 from dagster_project.lib.sources.payloads import Lenient, checked_timestamp, validation_reason
 from dagster_project.lib.sources.timeparse import parse_ts
 
@@ -262,12 +260,7 @@ class LinkHostError(SourceError):
 class GitlabSource:
     """One run's view of a GitLab instance (API v4) through python-gitlab."""
 
-    def __init__(
-        self, conn: Connection, policy: Policy, *, slots: Any = None, graphql: bool = True
-    ):
-        """``slots``: the in-flight slots of the step this source serves (a worker
-        process's source shares its step's); ``graphql``: False for a worker process,
-        which asks only REST."""
+    def __init__(self, conn: Connection, policy: Policy):
         self.conn = conn
         self.policy = policy
         self.page_size = policy.ingest.page_size
@@ -282,9 +275,7 @@ class GitlabSource:
         # Per-object calls of one listing page sent at once (lib/inflight.py); every
         # request of the step, whichever thread sends it, takes one of as many slots.
         self.in_flight = policy.operations.step_requests("gitlab")
-        self.slots = slots if slots is not None else step_slots(self.in_flight)
-        self._changes_asked = 0
-        self._processes: ChangesProcesses | None = None  # see gitlab_processes.py
+        self.slots = threading.BoundedSemaphore(self.in_flight)
         self._secrets = (conn.token,)
         self.gl = gitlab.Gitlab(
             conn.url,
@@ -295,7 +286,7 @@ class GitlabSource:
         self._origin = _origin(self.gl.api_url)
         self.graphql: GitlabGraphql | None = None
         self.notes_via = "rest: ingest.gitlab_graphql is off"
-        if policy.ingest.gitlab_graphql and graphql:
+        if policy.ingest.gitlab_graphql:
             self.graphql = GitlabGraphql(
                 conn.url,
                 conn.token,
@@ -357,17 +348,6 @@ class GitlabSource:
             if status_of(exc.__cause__) in (403, 404):
                 return None
             raise
-
-    def get_checked_body(self, path: str) -> bytes:
-        """The JSON answer's bytes as sent, parsed inside the retried call: a truncated
-        answer is retried."""
-
-        def call() -> bytes:
-            body = self._http(path, None).content
-            json.loads(body)
-            return body
-
-        return self._call(f"GET {path}", call)
 
     def get_raw(self, path: str, query: dict[str, Any]) -> bytes:
         return self._call(f"GET {path}", lambda: self._http(path, query).content)
@@ -468,26 +448,8 @@ class GitlabSource:
             out.extend(listing.items)
         return out
 
-    def mr_changes(self, refs: list[tuple[int, int]]) -> list[Any]:
-        """The ``/changes`` of each (project id, iid), in order: in the step's threads,
-        or by its worker processes once the run has asked for many
-        (``gitlab_processes.py``)."""
-        paths = [f"/projects/{project}/merge_requests/{iid}/changes" for project, iid in refs]
-        if self._processes is None and self._changes_asked < PROCESSES_AFTER:
-            self._changes_asked += len(paths)
-            return in_order(self.get_json, paths, self.in_flight)
-        if self._processes is None:
-            self._processes = ChangesProcesses(self.conn, self.policy, self.slots, self.in_flight)
-        answers, made = self._processes.get_json(paths)
-        with self._counting:
-            self.requests += made
-        return answers
-
-    def close(self) -> None:
-        """Stop the worker processes, if any were started."""
-        if self._processes is not None:
-            self._processes.close()
-            self._processes = None
+    def mr_changes(self, project_id: int, iid: int) -> Any:
+        return self.get_json(f"/projects/{project_id}/merge_requests/{iid}/changes")
 
     def mr_threads(self, refs: list[MrRef]) -> dict[MrRef, MrThread]:
         """Every note, the approval state and the diff refs of each MR: GraphQL in bulk,
@@ -709,8 +671,12 @@ class GitlabIngest:
         refs = {key: self._ref(mr, raw) for key, (mr, raw) in changed.items()}
 
         def changes_of(keys: list[str]) -> dict[str, Any]:
-            refs = [(changed[key][0].project_id, changed[key][0].iid) for key in keys]
-            return dict(zip(keys, self.source.mr_changes(refs), strict=True))
+            fetched = in_order(
+                lambda key: self.source.mr_changes(changed[key][0].project_id, changed[key][0].iid),
+                keys,
+                self.source.in_flight,
+            )
+            return dict(zip(keys, fetched, strict=True))
 
         new = [key for key in changed if key not in self.stored_updated]
         with ThreadPoolExecutor(max_workers=1) as side:
@@ -1114,7 +1080,4 @@ def _in_group(project: dict[str, Any], group: str) -> bool:
 
 def ingest_gitlab(source: GitlabSource, store: RawStore, *, now: datetime) -> GitlabFetchResult:
     """Fetch what changed since the watermarks (everything on the first run) into raw."""
-    try:
-        return GitlabIngest(source, store, now).run()
-    finally:
-        source.close()
+    return GitlabIngest(source, store, now).run()
