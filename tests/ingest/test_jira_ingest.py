@@ -378,15 +378,20 @@ def test_faults_do_not_change_the_result(serve, tmp_path):
     assert chain_state(faulty_db) == chain_state(clean_db)
 
 
-def test_a_killed_run_resumes_without_loss_or_duplicates(serve, tmp_path):
+def test_a_killed_run_resumes_without_loss_or_duplicates(serve, tmp_path, small_pages):
+    small_pages.write_text("ingest:\n  page_size: 5\n")  # five search pages
     emulator = serve(HANDMADE, jira_flavor="server", latency_ms=100)
     db = tmp_path / "killed.duckdb"
     search = "GET /rest/api/2/search"
-    kill_midway(  # once the third page is asked for: the first is committed (a page's
-        emulator.url,  # batch commits while the next is fetched, and before another)
+    # Killed once the fourth page is asked for: the first page's batch is committed by
+    # then. The next page is asked for as the run takes a page (lib/inflight.read_ahead),
+    # so page 4 is asked as it takes page 3, after handing page 2's batch to the writer,
+    # which first waits for page 1's to commit (lib/pipelined_store.py).
+    kill_midway(
+        emulator.url,
         db,
         [RAW_JIRA],
-        ready=lambda stats: stats["by_endpoint"].get(search, 0) >= 3,
+        ready=lambda stats: stats["by_endpoint"].get(search, 0) >= 4,
     )
     # It really died mid-way, with pages committed to its staging store.
     staged_issues = "SELECT count(*) FROM raw.current WHERE object_type = 'issue'"
