@@ -20,6 +20,7 @@ import pytest
 from dagster_project.lib.connections import Connection
 from dagster_project.lib.policy import Ingest, Policy
 from dagster_project.lib.retry import SourceError
+from dagster_project.lib.sources import gitlab_graphql
 from dagster_project.lib.sources.gitlab_graphql import (
     PROJECTS_PER_QUERY,
     DiffRefs,
@@ -254,8 +255,6 @@ def test_faults_are_retried_and_lose_no_note(serve: Callable[..., Any]) -> None:
 def test_a_query_text_is_parsed_once_per_run_and_answers_the_same(
     serve: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dagster_project.lib.sources import gitlab_graphql
-
     parsed: list[str] = []
     real_parse = gitlab_graphql.parse
 
