@@ -85,11 +85,14 @@ class Quarantined:
 @dataclass
 class Children:
     """The stored objects of ``object_type`` under ``parent_key`` other than ``present``
-    are gone: they become tombstones (before the batch's objects are written)."""
+    are gone: they become tombstones (before the batch's objects are written).
+    ``stored``: the keys stored under the parent, when the caller read them before
+    listing it and wrote none but ``present`` since: the store does not look them up."""
 
     object_type: str
     parent_key: str
     present: set[str]
+    stored: set[str] | None = None
 
 
 @dataclass
@@ -213,6 +216,16 @@ class RawStore:
             [path],
         ).fetchall()
         return {ids[raw_id]: json.loads(part) for raw_id, part in rows if part is not None}
+
+    def payloads(self, raw_ids: Iterable[int]) -> dict[int, Any]:
+        """The stored payloads of these rows, by raw_id (a look-up in the primary key)."""
+        listed = ", ".join(str(int(raw_id)) for raw_id in raw_ids)
+        if not listed:
+            return {}
+        rows = self.con.execute(
+            f"SELECT raw_id, payload FROM raw.objects WHERE raw_id IN ({listed})"  # noqa: S608
+        ).fetchall()
+        return {raw_id: json.loads(payload) for raw_id, payload in rows if payload is not None}
 
     def kept_parts(self, object_type: str, keys: Iterable[str], name: str) -> dict[str, Any]:
         """The part ``name`` kept with the current row of each key (``RawObject.parts``);
@@ -620,12 +633,16 @@ class RawStore:
     def _gone_children(self, specs: list[Children]) -> list[tuple[str, str, str | None]]:
         """(object_type, key, parent_key) of the stored children each spec no longer
         lists, in the specs' order, keys sorted within each; one query per object type,
-        none for parents under which nothing is stored."""
+        none for parents under which nothing is stored or whose keys the spec holds."""
         asked: dict[str, list[str]] = {}
         for spec in specs:
-            if spec.parent_key in self._parents(spec.object_type):
+            if spec.stored is None and spec.parent_key in self._parents(spec.object_type):
                 asked.setdefault(spec.object_type, []).append(spec.parent_key)
-        stored: dict[tuple[str, str], set[str]] = {}
+        stored: dict[tuple[str, str], set[str]] = {
+            (spec.object_type, spec.parent_key): set(spec.stored)
+            for spec in specs
+            if spec.stored is not None
+        }
         for object_type, parents in asked.items():
             rows = self.con.execute(
                 "SELECT parent_key, object_key FROM raw.latest WHERE source = ? "

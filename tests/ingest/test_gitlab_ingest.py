@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from dagster_project.lib.connections import Connection
-from dagster_project.lib.gitlab_text import matches_any
+from dagster_project.lib.gitlab_text import git_blob_id, matches_any
 from dagster_project.lib.policy import Ingest, Policy
 from dagster_project.lib.sources.gitlab_graphql import PROJECTS_PER_QUERY
 from dagster_project.lib.sources.gitlab_source import GitlabSource, LinkHostError
@@ -453,6 +454,115 @@ def test_only_a_merge_request_whose_diff_moved_is_asked_for_its_changes(
         [pushed["mr"]],
     )
     assert head == [("e" * 40,)]
+
+
+def _tag_as_main(root: Path, tag: str, path: str = "api/openapi.yaml") -> str:
+    """Project 201 tags its default branch's spec as ``tag`` (the same bytes); the
+    tag's file key."""
+    base = root / "gitlab" / "files" / "201"
+    (base / tag / path).parent.mkdir(parents=True)
+    shutil.copyfile(base / "main" / path, base / tag / path)
+    return f"201:{tag}:{path}"
+
+
+def _file_payloads(db: Path) -> dict[str, dict[str, Any]]:
+    rows = table(
+        db,
+        "SELECT object_key, payload FROM raw.latest WHERE source = 'gitlab' "
+        "AND object_type = 'file' AND NOT deleted",
+    )
+    return {key: json.loads(payload) for key, payload in rows}
+
+
+def _expected_file(root: Path, key: str) -> dict[str, Any]:
+    """What reading a file key's bytes from the dataset gives (text files only)."""
+    project, ref, path = key.split(":", 2)
+    data = (root / "gitlab" / "files" / project / ref / path).read_bytes()
+    return {
+        "project_id": int(project),
+        "ref": ref,
+        "path": path,
+        "blob_id": git_blob_id(data),
+        "size": len(data),
+        "content": data.decode("utf-8"),
+    }
+
+
+def test_a_blob_read_at_one_ref_is_not_read_again_at_a_tag(
+    tmp_path: Path, serve, monkeypatch
+) -> None:
+    """A tag whose spec is the default branch's (the same git blob id) is stored from the
+    bytes read there: one read per distinct blob of a project, and every file stored as a
+    read of its own ref would store it."""
+    monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
+    data = copy_dataset(HANDMADE, tmp_path / "data")
+    tagged = _tag_as_main(data, "v1.5.0")
+    db = tmp_path / "driftgate.duckdb"
+
+    calls = _run(serve(data).url, db, [RAW])
+
+    matched = _matched_files(data)
+    assert tagged in matched
+    blobs = {(k.split(":")[0], _expected_file(data, k)["blob_id"]) for k in matched}
+    assert len(blobs) == len(matched) - 1  # the tag's spec is the only repeated blob
+    assert calls["/projects/{id}/repository/files/{file_path}/raw"] == len(blobs)
+    stored = _file_payloads(db)
+    assert stored == {k: _expected_file(data, k) for k in matched}
+    assert stored[tagged]["ref"] == "v1.5.0"
+
+
+def test_a_new_tag_of_a_stored_blob_costs_its_tree_and_no_read(
+    handmade_ingest: tuple[Path, dict], tmp_path: Path, serve, monkeypatch
+) -> None:
+    """A tag made the next day of a spec stored the night before: its tree is listed,
+    its bytes come from the store."""
+    source_db, _ = handmade_ingest
+    monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
+    data = copy_dataset(HANDMADE, tmp_path / "data")
+    tagged = _tag_as_main(data, "v1.5.0")
+    projects = _projects(data)
+    next(p for p in projects if p["id"] == 201)["last_activity_at"] = "2026-04-02T09:00:00.000Z"
+    (data / "gitlab" / "projects.json").write_text(json.dumps(projects, indent=1))
+    db = _copy_db(source_db, tmp_path)
+
+    calls = _run(serve(data).url, db, [RAW])
+
+    assert calls["/projects/{id}/repository/tree"] == 2  # the default branch and the tag
+    assert "/projects/{id}/repository/files/{file_path}/raw" not in calls
+    assert _file_payloads(db) == {k: _expected_file(data, k) for k in _matched_files(data)}
+    written = table(
+        db,
+        "SELECT object_type, object_key FROM raw.objects WHERE object_type = 'file' "
+        "AND run_id = (SELECT run_id FROM raw.objects ORDER BY raw_id DESC LIMIT 1)",
+    )
+    assert written == [("file", tagged)]
+
+
+def test_a_file_gone_from_the_default_branch_is_tombstoned(
+    handmade_ingest: tuple[Path, dict], tmp_path: Path, serve, monkeypatch
+) -> None:
+    """The next sync of a project tombstones the file its tree no longer holds, and only
+    that one: what a ref held is read once, before its tree is listed."""
+    source_db, _ = handmade_ingest
+    monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
+    data = copy_dataset(HANDMADE, tmp_path / "data")
+    (data / "gitlab" / "files" / "201" / "main" / "observability/alerts/payouts.yaml").unlink()
+    projects = _projects(data)
+    next(p for p in projects if p["id"] == 201)["last_activity_at"] = "2026-04-02T09:00:00.000Z"
+    (data / "gitlab" / "projects.json").write_text(json.dumps(projects, indent=1))
+    db = _copy_db(source_db, tmp_path)
+    before = _keys(db, "file")
+
+    _run(serve(data).url, db, [RAW])
+
+    gone = "201:main:observability/alerts/payouts.yaml"
+    assert gone in before
+    assert _keys(db, "file") == before - {gone} == _matched_files(data)
+    tombstones = table(
+        db,
+        "SELECT object_key FROM raw.objects WHERE object_type = 'file' AND deleted",
+    )
+    assert tombstones == [(gone,)]
 
 
 def test_a_malformed_merge_request_is_quarantined_and_the_run_goes_on(

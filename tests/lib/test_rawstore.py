@@ -307,6 +307,20 @@ def test_a_batch_tombstones_gone_children_and_records_listings_with_its_objects(
     assert con.execute("SELECT scope, listed FROM raw.listings").fetchall() == [("1!1", 1)]
 
 
+def test_children_with_their_stored_keys_are_tombstoned_without_a_look_up(con):
+    """A caller that read a parent's keys before listing it hands them over: the store
+    tombstones those not present, and does not read its own rows for that parent."""
+    store = RawStore(con, "gitlab", "run-1")
+    files = [RawObject("file", f"1:main:{n}", {"n": n}, parent_key="1") for n in "abc"]
+    store.commit(Batch(objects=files))
+    counts = store.commit(
+        Batch(gone=[Children("file", "1", {"1:main:a"}, stored={"1:main:a", "1:main:b"})])
+    )
+    # the keys handed over decide: c is stored too, but the caller did not name it
+    assert counts.tombstoned == 1
+    assert store.stored_keys("file") == {"1:main:a", "1:main:c"}
+
+
 def test_a_failed_batch_leaves_the_lookup_as_the_database_is(con):
     store = RawStore(con, "jira", "run-1")
     store.commit(Batch(objects=[RawObject("issue", "A-1", {"v": 1})]))

@@ -44,6 +44,7 @@ def fetch_gitlab_unit(
             "commits_listed": result.commits_listed,
             "deployments_listed": result.deployments_listed,
             "files_fetched": result.files_fetched,
+            "files_reused": result.files_reused,
             "requests": source.requests,
             "mr_notes_via": source.notes_via,  # graphql, or rest and why
             "reconciled": result.reconciled,

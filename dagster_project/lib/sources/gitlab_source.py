@@ -209,6 +209,52 @@ class TreeEntry(Lenient):
     path: str
 
 
+class ProjectFiles:
+    """A project's stored files, read in one look-up when its repository is synced: the
+    blob id of each key under each ref read (the default branch, each tag), so a tag's
+    tree costs no look-up of its own, and where each blob's bytes are, so a blob read
+    at one ref is not asked for again at another: a git blob id names its bytes, and a
+    tag's spec is most often the default branch's."""
+
+    def __init__(self, by_parent: dict[str, dict[str, str]], stored: dict[str, int]):
+        self._by_parent = by_parent  # parent -> key -> blob id
+        self._stored = stored  # blob id -> raw_id of a stored payload with those bytes
+        self._read: dict[str, dict[str, Any]] = {}  # blob id -> payload read in this run
+
+    @classmethod
+    def read(cls, store: RawStore, project_id: int) -> ProjectFiles:
+        rows = store.con.execute(
+            "SELECT parent_key, object_key, payload->>'$.blob_id', raw_id FROM raw.latest "
+            "WHERE source = ? AND object_type = 'file' AND NOT deleted "
+            "AND (parent_key = ? OR starts_with(parent_key, ?))",
+            [store.source, str(project_id), f"{project_id}@"],
+        ).fetchall()
+        by_parent: dict[str, dict[str, str]] = {}
+        stored: dict[str, int] = {}
+        for parent, key, blob_id, raw_id in rows:
+            by_parent.setdefault(parent, {})[key] = blob_id
+            if blob_id:
+                stored.setdefault(blob_id, raw_id)
+        return cls(by_parent, stored)
+
+    def at(self, parent: str) -> dict[str, str]:
+        """Key -> blob id of the files stored under a ref."""
+        return self._by_parent.get(parent, {})
+
+    def remember(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A payload just read, for the refs synced after it."""
+        self._read.setdefault(payload["blob_id"], payload)
+        return payload
+
+    def contents(self, store: RawStore, blob_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Blob id -> a payload holding those bytes, for the ids read or stored before."""
+        found = {b: self._read[b] for b in blob_ids if b in self._read}
+        wanted = {self._stored[b]: b for b in blob_ids if b not in found and b in self._stored}
+        for raw_id, payload in (store.payloads(wanted) if wanted else {}).items():
+            found[wanted[raw_id]] = self._read[wanted[raw_id]] = payload
+        return found
+
+
 def _key_of(raw: Any, *fields: str) -> str | None:
     if not isinstance(raw, dict):
         return None
@@ -521,6 +567,7 @@ class GitlabFetchResult:
     projects_skipped: int = 0  # last_activity_at unchanged: no commit or tree request
     deployments_listed: int = 0
     files_fetched: int = 0
+    files_reused: int = 0  # blobs read at another ref: not asked again
     reconciled: bool = False
     recovered: int = 0  # MRs fetched by reconciliation (missed or never stored)
     details: dict[str, Any] = field(default_factory=dict)
@@ -911,8 +958,9 @@ class GitlabIngest:
         started = datetime.now(UTC)
         if project.default_branch:  # an empty repository has neither commits nor files
             self.sync_commits(project, full=full)
-            self.sync_files(project, project.default_branch)
-            self.sync_tagged_specs(project)
+            files = ProjectFiles.read(self.store, project.id)
+            self.sync_files(project, project.default_branch, files)
+            self.sync_tagged_specs(project, files)
         marks: dict[tuple[str, str], datetime] = {(SYNCED, str(project.id)): started}
         if project.last_activity_at:
             marks[(ACTIVITY, str(project.id))] = parse_ts(project.last_activity_at)
@@ -958,14 +1006,18 @@ class GitlabIngest:
         self._close_listing("commit", scope, listed, totals, full=mark is None)
 
     def sync_files(
-        self, project: ProjectPayload, ref: str, kinds: tuple[str, ...] | None = None
+        self,
+        project: ProjectPayload,
+        ref: str,
+        files: ProjectFiles,
+        kinds: tuple[str, ...] | None = None,
     ) -> None:
         """The files the policy's globs name at ``ref`` (``kinds`` narrows the globs)."""
         scope = str(project.id)
         # Default-branch files are listed per project; any other ref on its own.
         parent = scope if ref == project.default_branch else f"{scope}@{ref}"
         globs = [g for kind, g in self.source.globs.items() if kinds is None or kind in kinds]
-        stored = self._stored_blob_ids(parent)
+        stored = files.at(parent)
         present: set[str] = set()
         for page in self.source.pages(
             f"/projects/{project.id}/repository/tree",
@@ -995,21 +1047,33 @@ class GitlabIngest:
                 if stored.get(key) == entry.id:
                     continue  # same blob: content unchanged
                 unread.append((key, entry))
-            payloads = in_order(
-                lambda read: self._file_payload(project.id, ref, read[1]),
-                unread,
+            # A blob already read at another ref (a tag's spec as the default branch has
+            # it) is the same bytes: its content is not asked again.
+            known = files.contents(self.store, [entry.id for _, entry in unread])
+            to_read = list({e.id: e for _, e in unread if e.id not in known}.values())
+            read = in_order(
+                lambda entry: self._file_payload(project.id, ref, entry),
+                to_read,
                 self.source.in_flight,
             )
-            for (key, _entry), payload in zip(unread, payloads, strict=True):
+            for entry, payload in zip(to_read, read, strict=True):
+                known[entry.id] = files.remember(payload)
+            for key, entry in unread:
+                payload = {**known[entry.id], "ref": ref, "path": entry.path}
                 batch.objects.append(RawObject("file", key, payload, parent))
-            self.result.files_fetched += len(unread)
+            self.result.files_fetched += len(to_read)
+            self.result.files_reused += len(unread) - len(to_read)
             self.store.commit(batch)
-        self.store.record_listing(
-            "file", listed=len(present), reported=None, full=True, scope=parent
+        # The listing and what it no longer holds in one transaction, from the keys read
+        # before it: no look-up per ref.
+        self.store.commit(
+            Batch(
+                gone=[Children("file", parent, present, stored=set(stored))],
+                listings=[ListingRecord("file", len(present), None, True, parent)],
+            )
         )
-        self.store.tombstone_missing("file", present, parent_key=parent)
 
-    def sync_tagged_specs(self, project: ProjectPayload) -> None:
+    def sync_tagged_specs(self, project: ProjectPayload, files: ProjectFiles) -> None:
         """API specs at every tag not read yet: an approved spec is usually a tagged
         version, and a tag, once read, does not move."""
         read = {
@@ -1024,7 +1088,7 @@ class GitlabIngest:
             for raw in page.items:
                 name = raw.get("name") if isinstance(raw, dict) else None
                 if isinstance(name, str) and name and f"{project.id}@{name}" not in read:
-                    self.sync_files(project, name, kinds=("spec",))
+                    self.sync_files(project, name, files, kinds=("spec",))
 
     def _file_payload(self, project_id: int, ref: str, entry: TreeEntry) -> dict[str, Any]:
         content = self.source.raw_file(project_id, entry.path, ref)
@@ -1043,14 +1107,6 @@ class GitlabIngest:
             payload["content"] = base64.b64encode(content).decode("ascii")
             payload["encoding"] = "base64"
         return payload
-
-    def _stored_blob_ids(self, scope: str) -> dict[str, str]:
-        rows = self.store.con.execute(
-            "SELECT object_key, payload->>'$.blob_id' FROM raw.latest WHERE source = ? "
-            "AND object_type = 'file' AND parent_key = ? AND NOT deleted",
-            [self.store.source, scope],
-        ).fetchall()
-        return dict(rows)
 
     # -- reconciliation ---------------------------------------------------------------
     def _reconcile_due(self, first_run: bool) -> bool:
