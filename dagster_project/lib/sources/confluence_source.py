@@ -480,12 +480,16 @@ def _stored_versions(store: RawStore) -> dict[str, set[int]]:
 
 def _record_version_listing(store: RawStore) -> None:
     """Versions current pages say they have (``version.number``) against those listed:
-    stored, or quarantined with a reason."""
+    stored, or quarantined with a reason. A page's number is read from the part kept
+    beside it (every current page has it once ``_stored_version_numbers`` ran, and each
+    page stored since carries it), not from its payload: reading every page's payload
+    each night took 1.7 s at 100,000 issues."""
     reported, listed = store.con.execute(
         """
         WITH pages AS (
-            SELECT object_key, TRY_CAST(payload->>'$.version.number' AS BIGINT) AS n
-            FROM raw.latest WHERE source = $1 AND object_type = 'page' AND NOT deleted
+            SELECT c.object_key, TRY_CAST(json_extract_string(p.parts, $2) AS BIGINT) AS n
+            FROM raw.current c LEFT JOIN raw.parts p ON p.raw_id = c.raw_id
+            WHERE c.source = $1 AND c.object_type = 'page' AND NOT c.deleted
         ),
         stored AS (
             SELECT object_key, parent_key AS page_id FROM raw.latest
@@ -503,7 +507,7 @@ def _record_version_listing(store: RawStore) -> None:
                                    SELECT page_id FROM quarantined)
              WHERE page_id IN (SELECT object_key FROM pages))
         """,
-        [store.source],
+        [store.source, f'$."{VERSION}"'],
     ).fetchone()
     store.record_listing("page_version", listed=int(listed), reported=int(reported), full=True)
 
