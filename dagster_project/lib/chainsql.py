@@ -43,6 +43,8 @@ from dagster_project.lib.storage_format import (
     carries_marker,
     headings_of,
     issue_mentions,
+    parse_ahead,
+    release_workers,
     storage_to_text,
 )
 from dagster_project.lib.text_diff import changed_sections, changed_words
@@ -76,6 +78,7 @@ SECTIONS_TYPE = duckdb.list_type(
 MENTIONS_TYPE = duckdb.list_type(
     duckdb.struct_type({"issue_key": "VARCHAR", "found_by": "VARCHAR"})
 )
+_MENTIONS_ARROW = pa.list_(pa.struct([("issue_key", pa.string()), ("found_by", pa.string())]))
 
 
 def _text_of_json(value: str | None) -> str | None:
@@ -97,15 +100,17 @@ def register_functions(con: duckdb.DuckDBPyConnection, memo: UdfMemo | None = No
     from step to step may hold an earlier build's memo)."""
     _create(con, "driftgate_text", _text_of_json, ["VARCHAR"], "VARCHAR")
     # Confluence storage format (lib/storage_format.py).
-    _create(con, "driftgate_storage_text", _storage_text, ["VARCHAR"], "VARCHAR")
-    _create(con, "driftgate_issue_mentions", _mentions, ["VARCHAR"], MENTIONS_TYPE)
+    _create_per_body(con, "driftgate_storage_text", _storage_text, "VARCHAR", pa.string())
+    _create_per_body(con, "driftgate_issue_mentions", _mentions, MENTIONS_TYPE, _MENTIONS_ARROW)
     _create(con, "driftgate_carries_marker", carries_marker, ["VARCHAR", "VARCHAR"], "BOOLEAN")
     # GitLab paths, diffs and MR text (lib/gitlab_text.py).
     _create(con, "driftgate_glob_match", _glob_match, ["VARCHAR", "VARCHAR[]"], "BOOLEAN")
     _create(con, "driftgate_glob_pieces", _glob_pieces, ["VARCHAR[]"], "VARCHAR[][]")
     _create(con, "driftgate_diff_counts", _diff_counts, ["VARCHAR"], DIFF_COUNTS_TYPE)
     _create(con, "driftgate_issue_keys", _issue_keys, ["VARCHAR"], "VARCHAR[]")
-    _create(con, "driftgate_storage_headings", headings_of, ["VARCHAR"], "VARCHAR[]")
+    _create_per_body(
+        con, "driftgate_storage_headings", headings_of, "VARCHAR[]", pa.list_(pa.string())
+    )
     _create(con, "driftgate_has_sections", has_sections, ["VARCHAR", "VARCHAR[]"], "BOOLEAN")
     for name, fn, params, returns in _memoizable():
         _replace(con, name, fn if memo is None else memo.wrap(name, fn), params, returns)
@@ -134,6 +139,26 @@ def _memoizable() -> list[tuple[str, Any, list[Any], Any]]:
 def _create(con: duckdb.DuckDBPyConnection, name: str, fn: Any, params: list, returns: Any) -> None:
     try:
         con.create_function(name, fn, params, returns, null_handling="special")
+    except (duckdb.CatalogException, duckdb.NotImplementedException):  # already there
+        pass
+
+
+def _create_per_body(
+    con: duckdb.DuckDBPyConnection, name: str, fn: Any, returns: Any, arrow: pa.DataType
+) -> None:
+    """A function of one storage-format body, called with a vector of them: the bodies
+    not parsed yet are parsed first, together (by worker processes in a large build,
+    ``storage_format.parse_ahead``), then each answers from that parse."""
+
+    def per_vector(bodies: pa.ChunkedArray) -> pa.Array:
+        values = bodies.to_pylist()
+        parse_ahead(values)
+        return pa.array([fn(v) for v in values], type=arrow)
+
+    try:
+        con.create_function(
+            name, per_vector, ["VARCHAR"], returns, type="arrow", null_handling="special"
+        )
     except (duckdb.CatalogException, duckdb.NotImplementedException):  # already there
         pass
 
@@ -338,7 +363,10 @@ def build_table(
     variables = policy_variables(policy, as_of)
     run_sql(con, "prelude", variables, transaction=False)
     if layer == "chain":
-        build_chain_table(con, table, str(variables["policy"]))
+        try:
+            build_chain_table(con, table, str(variables["policy"]))
+        finally:
+            release_workers()  # the parsing processes of a large build, if it started any
     else:
         run_sql(con, f"{layer}/{table}")
     if memo is not None:

@@ -24,10 +24,17 @@ malformed markup, unknown macros contribute nothing but their rich-text bodies.
 
 from __future__ import annotations
 
+import atexit
 import html
+import os
+import pickle
 import re
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from html.parser import HTMLParser
 from typing import NamedTuple
 
@@ -289,10 +296,8 @@ class _Parsed(NamedTuple):
     headings: tuple[str, ...]
 
 
-@lru_cache(maxsize=4096)
-def _parsed(storage: str | None) -> _Parsed:
-    """What the text, the mentions and the headings of a body are read from. Cached:
-    SQL asks for all three of the same bodies, a vector of rows (2,048) at a time."""
+def _parse_body(storage: str | None) -> _Parsed:
+    """What the text, the mentions and the headings of a body are read from."""
     both = _TextAndHeadings()
     parser = _parse(storage, both)
     if parser is both:
@@ -306,6 +311,135 @@ def _parsed(storage: str | None) -> _Parsed:
         "".join(parser.prose),
         tuple(headings),
     )
+
+
+# Parsed bodies, oldest first: SQL asks for the text, the headings and the mentions of
+# the same bodies, a vector of rows (2,048) at a time.
+_CACHE_SIZE = 4096
+_cache: dict[str | None, _Parsed] = {}
+_cache_lock = threading.Lock()
+
+
+def _parsed(storage: str | None) -> _Parsed:
+    found = _cache.get(storage)
+    return found if found is not None else _remember(storage, _parse_body(storage))
+
+
+def _remember(storage: str | None, parsed: _Parsed) -> _Parsed:
+    with _cache_lock:
+        while len(_cache) >= _CACHE_SIZE:
+            del _cache[next(iter(_cache))]
+        _cache[storage] = parsed
+    return parsed
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+class _Workers:
+    """Worker processes for the parsing of a large build. The first build of
+    ``chain.page_versions`` parses every stored version of every page (145,641 bodies
+    at 100,000 issues, about 20 s on one core, while the machine's other cores idle);
+    a nightly parses a few hundred. So a process starts its workers only once it has
+    parsed ``after`` bodies, and hands them batches of at least ``batch`` bodies not
+    parsed yet. Each worker is ``python -m dagster_project.lib.storage_format`` over a
+    pipe, not a ``multiprocessing`` child: those import the caller's main script again,
+    and a script without a ``__main__`` guard would run again in each. The workers run
+    this module's own parser: their answers are the ones this process would give.
+    Should they fail to start or break, parsing goes on here."""
+
+    after = 8192
+    batch = 256
+
+    def __init__(self) -> None:
+        self.parsed = 0  # bodies this process had parsed, here or by the workers
+        self.by_workers = 0
+        self.count = min(4, os.cpu_count() or 1)
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._broken = False
+        self._lock = threading.Lock()
+
+    def parse(self, bodies: list[str | None]) -> list[_Parsed] | None:
+        """The bodies parsed by the workers, or None where this process should parse."""
+        self.parsed += len(bodies)
+        if self._broken or len(bodies) < self.batch or self.parsed <= self.after:
+            return None
+        try:
+            with self._lock:  # one vector at a time: each pipe carries one exchange
+                if not self._procs:
+                    if self.count < 2:
+                        self._broken = True
+                        return None
+                    self._procs = [_start_worker() for _ in range(self.count)]
+                step = -(-len(bodies) // len(self._procs))
+                parts = [bodies[i : i + step] for i in range(0, len(bodies), step)]
+                with ThreadPoolExecutor(len(parts)) as pool:
+                    answers = list(pool.map(_exchange, self._procs, parts))
+            parsed = [p for answer in answers for p in answer]
+        except Exception:  # no worker started, or one died: parse here from now on
+            self._broken = True
+            self.close()
+            return None
+        self.by_workers += len(parsed)
+        return parsed
+
+    def close(self) -> None:
+        with self._lock:
+            procs, self._procs = self._procs, []
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def _start_worker() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dagster_project.lib.storage_format"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+
+
+def _exchange(proc: subprocess.Popen[bytes], bodies: list[str | None]) -> list[_Parsed]:
+    assert proc.stdin is not None and proc.stdout is not None
+    pickle.dump(bodies, proc.stdin)
+    proc.stdin.flush()
+    answer = pickle.load(proc.stdout)
+    if len(answer) != len(bodies):
+        raise RuntimeError("a parsing worker answered another batch")
+    return [_Parsed(*p) for p in answer]
+
+
+def _serve() -> None:
+    """A worker: parse each batch of bodies read from stdin, answer on stdout."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        try:
+            bodies = pickle.load(stdin)
+        except EOFError:
+            return
+        pickle.dump([tuple(_parse_body(b)) for b in bodies], stdout)
+        stdout.flush()
+
+
+_workers = _Workers()
+atexit.register(_workers.close)
+
+
+def parse_ahead(bodies: Sequence[str | None]) -> None:
+    """Parse the bodies of a vector not parsed yet (by worker processes in a large
+    build), so that the text, the headings and the mentions asked next find them."""
+    missing = list(dict.fromkeys(b for b in bodies if b not in _cache))
+    parsed = _workers.parse(missing) if missing else None
+    for body, result in zip(missing, parsed or map(_parse_body, missing), strict=True):
+        _remember(body, result)
+
+
+def release_workers() -> None:
+    """Stop the worker processes (a build is over); a later large build starts them anew."""
+    _workers.close()
+    _workers.parsed = 0
 
 
 def storage_to_text(storage: str | None) -> str:
@@ -347,3 +481,7 @@ def carries_marker(text: str | None, marker: str | None) -> bool:
     else:
         pattern = rf"(?:^|\|)\s*{words}(?![\w-])"
     return re.search(pattern, text, re.IGNORECASE | re.MULTILINE) is not None
+
+
+if __name__ == "__main__":
+    _serve()

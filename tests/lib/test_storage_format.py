@@ -222,14 +222,8 @@ EDGE_BODIES = [
 ]
 
 
-def test_headings_text_and_mentions_from_one_tokenising_equal_each_parser_alone(
-    real_fixtures,
-):
-    """``headings_of`` answers exactly what ``recognisers.storage_headings`` does, and the
-    text and mentions are what the text parser alone gives, on the captured real
-    bodies, the hand-made dataset's and malformed ones."""
-    from dagster_project.lib import storage_format
-    from dagster_project.lib.recognisers import storage_headings
+def _all_bodies(real_fixtures) -> list[str | None]:
+    """The captured real bodies, the hand-made dataset's and malformed ones."""
     from tests.conftest import HANDMADE
 
     bodies = list(EDGE_BODIES)
@@ -240,9 +234,107 @@ def test_headings_text_and_mentions_from_one_tokenising_equal_each_parser_alone(
     for name in ("pages.jsonl", "page_versions.jsonl"):
         for line in (HANDMADE / "confluence" / name).read_text().splitlines():
             bodies += _bodies(json.loads(line))
+    return bodies
+
+
+def test_bodies_parsed_by_worker_processes_read_as_parsed_here(real_fixtures, monkeypatch):
+    """In a large build a vector's bodies not parsed yet go to worker processes: what
+    they answer is what this process's own parse gives, for every body."""
+    from dagster_project.lib import storage_format
+
+    bodies = _all_bodies(real_fixtures)
+    distinct = list(dict.fromkeys(bodies))
+    monkeypatch.setattr(storage_format._Workers, "after", 0)
+    monkeypatch.setattr(storage_format._Workers, "batch", 8)
+    workers = storage_format._Workers()
+    workers.count = 2  # whatever cores the machine has
+    monkeypatch.setattr(storage_format, "_workers", workers)
+    storage_format.clear_cache()
+    try:
+        storage_format.parse_ahead(bodies)
+        assert workers.by_workers == len(distinct) > 50
+        for body in distinct:
+            assert storage_format._cache[body] == storage_format._parse_body(body), body
+    finally:
+        workers.close()
+        storage_format.clear_cache()
+
+
+def test_workers_that_die_leave_the_parsing_to_this_process(real_fixtures, monkeypatch):
+    """A worker that exits at once: the vector is parsed here, with the same answers, and
+    no worker is asked again."""
+    import subprocess
+    import sys
+
+    from dagster_project.lib import storage_format
+
+    bodies = list(dict.fromkeys(_all_bodies(real_fixtures)))
+    monkeypatch.setattr(storage_format._Workers, "after", 0)
+    monkeypatch.setattr(storage_format._Workers, "batch", 8)
+    workers = storage_format._Workers()
+    workers.count = 2  # whatever cores the machine has
+    monkeypatch.setattr(storage_format, "_workers", workers)
+    started: list[subprocess.Popen] = []
+
+    def dying() -> subprocess.Popen:
+        started.append(
+            subprocess.Popen(
+                [sys.executable, "-c", "pass"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            )
+        )
+        return started[-1]
+
+    monkeypatch.setattr(storage_format, "_start_worker", dying)
+    storage_format.clear_cache()
+    try:
+        storage_format.parse_ahead(bodies[: len(bodies) // 2])
+        storage_format.parse_ahead(bodies)
+        assert started and workers.by_workers == 0
+        assert len(started) == workers.count  # started once, not again after breaking
+        for body in bodies:
+            assert storage_format._cache[body] == storage_format._parse_body(body), body
+    finally:
+        workers.close()
+        storage_format.clear_cache()
+
+
+def test_sql_reads_a_vector_of_bodies_as_python_reads_each(real_fixtures):
+    """``driftgate_storage_text``, ``_storage_headings`` and ``_issue_mentions`` take a
+    vector of bodies at a time (NULL included) and answer what the Python functions do."""
+    from dagster_project.lib.storage_format import headings_of
+
+    bodies = _all_bodies(real_fixtures)
+    con = duckdb.connect()
+    register_functions(con)
+    rows = con.execute(
+        "SELECT driftgate_storage_text(b), driftgate_storage_headings(b), "
+        "driftgate_issue_mentions(b) FROM (SELECT unnest(?::VARCHAR[]) AS b, "
+        "generate_subscripts(?::VARCHAR[], 1) AS i) ORDER BY i",
+        [bodies, bodies],
+    ).fetchall()
+    assert rows == [
+        (
+            None if b is None else storage_to_text(b),
+            headings_of(b),
+            [{"issue_key": k, "found_by": by} for k, by in issue_mentions(b)],
+        )
+        for b in bodies
+    ]
+
+
+def test_headings_text_and_mentions_from_one_tokenising_equal_each_parser_alone(
+    real_fixtures,
+):
+    """``headings_of`` answers exactly what ``recognisers.storage_headings`` does, and the
+    text and mentions are what the text parser alone gives, on the captured real
+    bodies, the hand-made dataset's and malformed ones."""
+    from dagster_project.lib import storage_format
+    from dagster_project.lib.recognisers import storage_headings
+
+    bodies = _all_bodies(real_fixtures)
     assert sum(1 for b in bodies if b and "<h" in b) > 20  # headings were compared
     for body in bodies:
-        storage_format._parsed.cache_clear()
+        storage_format.clear_cache()
         alone = storage_format._parse(body)
         assert storage_format.headings_of(body) == storage_headings(body), body
         assert storage_to_text(body) == "\n".join(alone.lines), body
