@@ -28,7 +28,7 @@ from dagster_project.lib.connections import Connection
 from dagster_project.lib.gitlab_text import git_blob_id, matches_any
 from dagster_project.lib.policy import Ingest, Policy
 from dagster_project.lib.sources.gitlab_graphql import PROJECTS_PER_QUERY
-from dagster_project.lib.sources.gitlab_source import GitlabSource, LinkHostError
+from dagster_project.lib.sources.gitlab_source import GitlabSource, LinkHostError, ProjectFiles
 from dagster_project.lib.staging import copy_database
 from dagster_project.sandbox.emulator import server
 from dagster_project.sandbox.emulator.gitlab_graphql import render_user
@@ -509,6 +509,24 @@ def test_a_blob_read_at_one_ref_is_not_read_again_at_a_tag(
     stored = _file_payloads(db)
     assert stored == {k: _expected_file(data, k) for k in matched}
     assert stored[tagged]["ref"] == "v1.5.0"
+
+
+def test_past_the_bytes_held_for_other_refs_a_repeated_blob_is_read_again(
+    tmp_path: Path, serve, monkeypatch
+) -> None:
+    """What a project sync keeps of the bytes it read is bounded: with no room, the
+    tag's spec is read again, and stored the same."""
+    monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
+    monkeypatch.setattr(ProjectFiles, "HELD_BYTES", 0)
+    data = copy_dataset(HANDMADE, tmp_path / "data")
+    _tag_as_main(data, "v1.5.0")
+    db = tmp_path / "driftgate.duckdb"
+
+    calls = _run(serve(data).url, db, [RAW])
+
+    matched = _matched_files(data)
+    assert calls["/projects/{id}/repository/files/{file_path}/raw"] == len(matched)
+    assert _file_payloads(db) == {k: _expected_file(data, k) for k in matched}
 
 
 def test_a_new_tag_of_a_stored_blob_costs_its_tree_and_no_read(

@@ -216,10 +216,15 @@ class ProjectFiles:
     at one ref is not asked for again at another: a git blob id names its bytes, and a
     tag's spec is most often the default branch's."""
 
+    # The bytes of payloads read in this run kept for other refs: beyond it (a project
+    # with thousands of large tagged specs) a repeated blob is read again.
+    HELD_BYTES = 32 * 2**20
+
     def __init__(self, by_parent: dict[str, dict[str, str]], stored: dict[str, int]):
         self._by_parent = by_parent  # parent -> key -> blob id
         self._stored = stored  # blob id -> raw_id of a stored payload with those bytes
         self._read: dict[str, dict[str, Any]] = {}  # blob id -> payload read in this run
+        self._held = 0
 
     @classmethod
     def read(cls, store: RawStore, project_id: int) -> ProjectFiles:
@@ -242,8 +247,11 @@ class ProjectFiles:
         return self._by_parent.get(parent, {})
 
     def remember(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A payload just read, for the refs synced after it."""
-        self._read.setdefault(payload["blob_id"], payload)
+        """A payload just read, for the refs synced after it (while they fit)."""
+        size = int(payload.get("size") or 0)
+        if payload["blob_id"] not in self._read and self._held + size <= self.HELD_BYTES:
+            self._read[payload["blob_id"]] = payload
+            self._held += size
         return payload
 
     def contents(self, store: RawStore, blob_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -251,7 +259,7 @@ class ProjectFiles:
         found = {b: self._read[b] for b in blob_ids if b in self._read}
         wanted = {self._stored[b]: b for b in blob_ids if b not in found and b in self._stored}
         for raw_id, payload in (store.payloads(wanted) if wanted else {}).items():
-            found[wanted[raw_id]] = self._read[wanted[raw_id]] = payload
+            found[wanted[raw_id]] = self.remember(payload)
         return found
 
 
