@@ -136,9 +136,11 @@ def _memoizable() -> list[tuple[str, Any, list[Any], Any]]:
     ]  # fmt: skip
 
 
-def _create(con: duckdb.DuckDBPyConnection, name: str, fn: Any, params: list, returns: Any) -> None:
+def _create(
+    con: duckdb.DuckDBPyConnection, name: str, fn: Any, params: list, returns: Any, **options: Any
+) -> None:
     try:
-        con.create_function(name, fn, params, returns, null_handling="special")
+        con.create_function(name, fn, params, returns, null_handling="special", **options)
     except (duckdb.CatalogException, duckdb.NotImplementedException):  # already there
         pass
 
@@ -155,12 +157,7 @@ def _create_per_body(
         parse_ahead(values)
         return pa.array([fn(v) for v in values], type=arrow)
 
-    try:
-        con.create_function(
-            name, per_vector, ["VARCHAR"], returns, type="arrow", null_handling="special"
-        )
-    except (duckdb.CatalogException, duckdb.NotImplementedException):  # already there
-        pass
+    _create(con, name, per_vector, ["VARCHAR"], returns, type="arrow")
 
 
 def _replace(

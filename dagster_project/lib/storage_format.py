@@ -437,7 +437,8 @@ def parse_ahead(bodies: Sequence[str | None]) -> None:
 
 
 def release_workers() -> None:
-    """Stop the worker processes (a build is over); a later large build starts them anew."""
+    """Stop the worker processes (a build is over); a later large build starts them anew,
+    unless they failed in this process before."""
     _workers.close()
     _workers.parsed = 0
 

@@ -237,30 +237,38 @@ def _all_bodies(real_fixtures) -> list[str | None]:
     return bodies
 
 
-def test_bodies_parsed_by_worker_processes_read_as_parsed_here(real_fixtures, monkeypatch):
+@pytest.fixture
+def workers(monkeypatch):
+    """Workers for every vector of 8 bodies or more from the first body on, two of them
+    whatever cores the machine has, in place of the module's; an empty cache before and
+    after."""
+    from dagster_project.lib import storage_format
+
+    monkeypatch.setattr(storage_format._Workers, "after", 0)
+    monkeypatch.setattr(storage_format._Workers, "batch", 8)
+    workers = storage_format._Workers()
+    workers.count = 2
+    monkeypatch.setattr(storage_format, "_workers", workers)
+    storage_format.clear_cache()
+    yield workers
+    workers.close()
+    storage_format.clear_cache()
+
+
+def test_bodies_parsed_by_worker_processes_read_as_parsed_here(real_fixtures, workers):
     """In a large build a vector's bodies not parsed yet go to worker processes: what
     they answer is what this process's own parse gives, for every body."""
     from dagster_project.lib import storage_format
 
     bodies = _all_bodies(real_fixtures)
     distinct = list(dict.fromkeys(bodies))
-    monkeypatch.setattr(storage_format._Workers, "after", 0)
-    monkeypatch.setattr(storage_format._Workers, "batch", 8)
-    workers = storage_format._Workers()
-    workers.count = 2  # whatever cores the machine has
-    monkeypatch.setattr(storage_format, "_workers", workers)
-    storage_format.clear_cache()
-    try:
-        storage_format.parse_ahead(bodies)
-        assert workers.by_workers == len(distinct) > 50
-        for body in distinct:
-            assert storage_format._cache[body] == storage_format._parse_body(body), body
-    finally:
-        workers.close()
-        storage_format.clear_cache()
+    storage_format.parse_ahead(bodies)
+    assert workers.by_workers == len(distinct) > 50
+    for body in distinct:
+        assert storage_format._cache[body] == storage_format._parse_body(body), body
 
 
-def test_workers_that_die_leave_the_parsing_to_this_process(real_fixtures, monkeypatch):
+def test_workers_that_die_leave_the_parsing_to_this_process(real_fixtures, workers, monkeypatch):
     """A worker that exits at once: the vector is parsed here, with the same answers, and
     no worker is asked again."""
     import subprocess
@@ -269,11 +277,6 @@ def test_workers_that_die_leave_the_parsing_to_this_process(real_fixtures, monke
     from dagster_project.lib import storage_format
 
     bodies = list(dict.fromkeys(_all_bodies(real_fixtures)))
-    monkeypatch.setattr(storage_format._Workers, "after", 0)
-    monkeypatch.setattr(storage_format._Workers, "batch", 8)
-    workers = storage_format._Workers()
-    workers.count = 2  # whatever cores the machine has
-    monkeypatch.setattr(storage_format, "_workers", workers)
     started: list[subprocess.Popen] = []
 
     def dying() -> subprocess.Popen:
@@ -285,17 +288,12 @@ def test_workers_that_die_leave_the_parsing_to_this_process(real_fixtures, monke
         return started[-1]
 
     monkeypatch.setattr(storage_format, "_start_worker", dying)
-    storage_format.clear_cache()
-    try:
-        storage_format.parse_ahead(bodies[: len(bodies) // 2])
-        storage_format.parse_ahead(bodies)
-        assert started and workers.by_workers == 0
-        assert len(started) == workers.count  # started once, not again after breaking
-        for body in bodies:
-            assert storage_format._cache[body] == storage_format._parse_body(body), body
-    finally:
-        workers.close()
-        storage_format.clear_cache()
+    storage_format.parse_ahead(bodies[: len(bodies) // 2])
+    storage_format.parse_ahead(bodies)
+    assert started and workers.by_workers == 0
+    assert len(started) == workers.count  # started once, not again after breaking
+    for body in bodies:
+        assert storage_format._cache[body] == storage_format._parse_body(body), body
 
 
 def test_sql_reads_a_vector_of_bodies_as_python_reads_each(real_fixtures):
