@@ -239,7 +239,21 @@ def policy_variables(policy: Policy, as_of: datetime) -> dict[str, Any]:
 def policy_frames(policy: Policy) -> dict[str, pa.Table]:
     """The policy's gates, gap rules and waivers as typed tables SQL joins against
     (registered on the connection as ``policy_gates``, ``policy_gap_rules``,
-    ``policy_waivers``)."""
+    ``policy_waivers``); built once per policy in a process (every build registers them;
+    Arrow tables are immutable, so builds share them)."""
+    key = policy.model_dump_json()
+    frames = _FRAMES.get(key)
+    if frames is None:
+        if len(_FRAMES) >= 8:
+            _FRAMES.clear()
+        frames = _FRAMES[key] = _policy_frames(policy)
+    return frames
+
+
+_FRAMES: dict[str, dict[str, pa.Table]] = {}
+
+
+def _policy_frames(policy: Policy) -> dict[str, pa.Table]:
 
     def selector(rule: Any) -> dict[str, Any]:
         a = rule.applies_to

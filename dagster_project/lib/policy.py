@@ -13,6 +13,7 @@ import re
 import types
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -606,7 +607,15 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
     except UnicodeDecodeError as exc:
         problem = PolicyProblem("", f"cannot read policy (not UTF-8: {exc.reason})")
         raise PolicyError(chosen, [problem]) from exc
-    return parse_policy(text, chosen)
+    return _parsed(text, chosen)
+
+
+@lru_cache(maxsize=8)
+def _parsed(text: str, source: Path) -> Policy:
+    """A policy text validated once per process: every asset of a nightly loads the
+    policy (about 10 ms of YAML and validation each). The file is still read each time,
+    so an edited policy is the one used; a Policy is frozen, so sharing it is safe."""
+    return parse_policy(text, source)
 
 
 def parse_policy(text: str, source: str | os.PathLike[str] = "<policy>") -> Policy:

@@ -45,6 +45,18 @@ def test_empty_file_is_the_default(tmp_path):
     assert load_policy(write(tmp_path, "")) == Policy()
 
 
+def test_a_policy_file_edited_between_loads_is_read_again(tmp_path):
+    """Loads validate a text once per process; an edit is a new text, and a bad edit is
+    still named."""
+    path = write(tmp_path, "ingest:\n  page_size: 50\n")
+    first = load_policy(path)
+    assert first.ingest.page_size == 50 and load_policy(path) is first
+    path.write_text("ingest:\n  page_size: 70\n")
+    assert load_policy(path).ingest.page_size == 70
+    path.write_text("ingest:\n  pag_size: 70\n")
+    assert problems(path)[0][0] == "ingest.pag_size"
+
+
 def test_unknown_key_is_named_with_its_position(tmp_path):
     path = write(tmp_path, "ingest:\n  pag_size: 50\n")
     assert problems(path) == [

@@ -19,6 +19,7 @@ from dagster_project.lib.rawstore import (
     RawStore,
     canonical_json,
     content_hash,
+    ensure_raw_schema,
 )
 from tests.conftest import REAL_FIXTURES
 
@@ -363,3 +364,26 @@ def test_one_batch_adds_new_keys_and_replaces_stored_and_deleted_ones(con):
     assert con.execute("SELECT count(*) FROM raw.current").fetchone()[0] == 3
     store.commit(Batch(watermarks={("issue", "*"): t(6)}))  # an update never goes back
     assert (store.watermark("issue"), store.watermark("issue", "P")) == (t(7), t(6))
+
+
+def views(con) -> set[str]:
+    return {n for (n,) in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE schema_name = 'raw'").fetchall()}  # fmt: skip
+
+
+def test_the_raw_schema_runs_again_only_for_another_version_of_its_text(con):
+    """Each build and store ensures the schema; the file runs once per version of its
+    text. A database stamped by another version (or by none) gets it run again."""
+    ensure_raw_schema(con)
+    assert {"latest", "live_listings", "gitlab_projects"} <= views(con)
+    con.execute("DROP VIEW raw.live_listings")
+    ensure_raw_schema(con)  # the same text: not run again
+    assert "live_listings" not in views(con)
+    con.execute("UPDATE raw.schema_applied SET digest = 'an older version'")
+    ensure_raw_schema(con)
+    assert "live_listings" in views(con)
+    con.execute("DROP TABLE raw.schema_applied")  # a database from before the stamp
+    con.execute("DROP VIEW raw.live_listings")
+    ensure_raw_schema(con)
+    assert "live_listings" in views(con)
+    assert con.execute("SELECT count(*) FROM raw.schema_applied").fetchall() == [(1,)]
