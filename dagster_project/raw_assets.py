@@ -9,7 +9,6 @@ A graph asset keeps one asset per source, so the nightly run stays one run: the 
 and analysis steps of the run read the raw layer as its load steps left it.
 """
 
-import multiprocessing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -71,22 +70,9 @@ def staging_store(
     if isinstance(duckdb, KeptDuckDBResource):
         duckdb.release()
     with unit_store(
-        duckdb.database,
-        task.unit,
-        context.run.run_id,
-        task.fetched_at,
-        duckdb.connection_config,
-        close_behind=steps_share_this_process(),
+        duckdb.database, task.unit, context.run.run_id, task.fetched_at, duckdb.connection_config
     ) as store:
         yield store
-
-
-def steps_share_this_process() -> bool:
-    """Whether the run's later steps run in this process (the in-process executor): then
-    a store may close behind this step. Under the multiprocess executor each step is a
-    child process, and the step that loads the store may open it before this one has
-    exited."""
-    return multiprocessing.parent_process() is None
 
 
 def fetched(task: UnitFetch, store: RawStore, extra: dict[str, Any]) -> dict[str, Any]:

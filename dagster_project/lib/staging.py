@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -88,19 +87,14 @@ def unit_store(
     run_id: str,
     fetched_at: datetime,
     config: dict[str, Any] | None = None,
-    *,
-    close_behind: bool = False,
 ) -> Iterator[PipelinedStore]:
     """A ``RawStore`` on the unit's own staging file, created on first use, committing
     on a writer thread (``PipelinedStore``); ``config``: the main database's DuckDB
-    settings (memory ceiling, threads, spill folder). ``close_behind``: the store closes
-    on a thread of its own (``close_behind_later``) instead of before this returns."""
+    settings (memory ceiling, threads, spill folder)."""
     path = unit_path(database, unit)
     path.parent.mkdir(parents=True, exist_ok=True)
-    settle(path)  # this unit's store may still be closing behind an earlier step
     settings = {**(config or {}), "checkpoint_threshold": STORE_CHECKPOINT_THRESHOLD}
-    con = duckdb.connect(str(path), config=settings)
-    try:
+    with duckdb.connect(str(path), config=settings) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         # The store's identity: a store deleted and fetched again from scratch is another.
         con.execute(
@@ -122,45 +116,11 @@ def unit_store(
             store.save_views()
         finally:
             store.close()
-    except BaseException:
-        con.close()
-        raise
-    if close_behind:
-        close_behind_later(path, con)
-    else:
-        con.close()
-
-
-# Closing a store checkpoints what the day wrote into its file: 1.5 s for a day's 4,300
-# changed Jira issues at 100,000 (most of it writing the raw_id key's index), 0.8 s for
-# GitLab. DuckDB lets go of the interpreter while it checkpoints, so in a run whose
-# steps share one process the close goes on beside the next step, on one thread: the
-# next fetch, or the loads. Whatever opens a store's file first waits for its close
-# (``settle``), and a failed close is raised there; the interpreter waits for a close
-# still going on before it exits.
-_closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-close")
-_closing: dict[Path, Future[None]] = {}
-
-
-def close_behind_later(path: Path, con: duckdb.DuckDBPyConnection) -> None:
-    """Close ``con`` (the store at ``path``) on the closing thread."""
-    _closing[path.resolve()] = _closer.submit(con.close)
-
-
-def settle(path: Path | None = None) -> None:
-    """Wait until the store at ``path`` (every store, without one) is closed; raise the
-    failure of its close."""
-    paths = [path.resolve()] if path is not None else list(_closing)
-    for key in paths:
-        pending = _closing.pop(key, None)
-        if pending is not None:
-            pending.result()
 
 
 def copy_database(src: str | Path, dst: str | Path) -> Path:
     """Copy a database file with its staging stores (a backup, a test's scratch copy)."""
     src, dst = Path(src), Path(dst)
-    settle()  # a store still closing has not written its file yet
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
     if Path(f"{src}.wal").exists():
@@ -212,7 +172,6 @@ def load_units(
     try:
         for ordinal, unit in enumerate(sorted(units, key=lambda u: u.name)):
             path = unit_path(database, unit)
-            settle(path)  # its fetch may have left it closing
             if not path.exists():
                 raise FileNotFoundError(f"{source} unit {unit.label}: no staging store {path}")
             alias = f"staging_{ordinal}"

@@ -4,11 +4,7 @@ nothing is lost when a run stops between a fetch and its load."""
 
 from __future__ import annotations
 
-import multiprocessing
 import shutil
-import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +23,6 @@ from dagster_project.lib.staging import (
     unit_path,
     unit_store,
 )
-from dagster_project.raw_assets import steps_share_this_process
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 PAY = Unit("jira", "project_PAY", "project:PAY", Policy())
@@ -321,51 +316,3 @@ def test_a_unit_store_keeps_its_views_for_its_next_fetch_and_not_past_a_rebuild(
     assert second.name != first.name and (second / "jira.issue.npz").is_file()
     with duckdb.connect(str(unit_path(db, PAY)), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.objects").fetchone() == (1,)
-
-
-def test_a_store_closing_behind_its_fetch_is_loaded_once_its_close_is_done(tmp_path, monkeypatch):
-    """A store's close goes on beside the next step; the load opens the store only once
-    that close is done, and loads everything the fetch committed."""
-    db = tmp_path / "main.duckdb"
-    closer = ThreadPoolExecutor(max_workers=1)
-    monkeypatch.setattr(staging, "_closer", closer)
-    gate = threading.Event()
-    closer.submit(gate.wait)  # the closing thread is busy: the store's close waits
-    with unit_store(db, PAY, "run-1", at(1), close_behind=True) as store:
-        apply(store, objs(("issue", "PAY-1", {"v": 1}), ("issue", "PAY-2", {"v": 1})))
-    loading = ThreadPoolExecutor(max_workers=1)
-    loaded = loading.submit(load, db, PAY, run=1)
-    time.sleep(0.3)
-    assert not loaded.done()  # waiting for the close
-    gate.set()
-    assert loaded.result(timeout=30).stored == 2
-    assert [k for _, k, _ in rows(db)] == ["PAY-1", "PAY-2"]
-    loading.shutdown()
-    closer.shutdown()
-
-
-def test_a_failed_close_is_raised_where_the_store_is_opened_next(tmp_path, monkeypatch):
-    db = tmp_path / "main.duckdb"
-    stage(db, PAY, 1, *RUNS[0][0])
-    failed: Future[None] = Future()
-    failed.set_exception(duckdb.IOException("IO Error: could not write the checkpoint"))
-    monkeypatch.setitem(staging._closing, unit_path(db, PAY).resolve(), failed)
-    with pytest.raises(duckdb.IOException, match="checkpoint"):
-        load(db, PAY, run=1)
-    assert load(db, PAY, run=1).stored == 2  # raised once; the store itself is whole
-
-
-def _shares(queue) -> None:
-    queue.put(steps_share_this_process())
-
-
-def test_stores_close_behind_only_where_the_run_s_steps_share_the_process():
-    """In the run's own process (in-process executor) a store may close behind its step;
-    in a child process (multiprocess executor: the load is another process) it may not."""
-    assert steps_share_this_process()
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_shares, args=(queue,))
-    child.start()
-    assert queue.get(timeout=30) is False
-    child.join()
