@@ -205,27 +205,27 @@ class RawStore:
                 [self.source, object_type, keys],
             ).fetchall()
         )
-        if not ids:
-            return {}
-        # raw_ids as a literal list: a lookup in raw.objects' primary key. A join would
-        # scan every stored payload of the store (a gigabyte at 100,000 issues).
-        listed = ", ".join(str(int(raw_id)) for raw_id in ids)
-        rows = self.con.execute(
-            f"SELECT raw_id, json_extract(payload, ?)::VARCHAR FROM raw.objects "  # noqa: S608
-            f"WHERE raw_id IN ({listed})",
-            [path],
-        ).fetchall()
+        rows = self._by_raw_id("json_extract(payload, ?)::VARCHAR", ids, [path])
         return {ids[raw_id]: json.loads(part) for raw_id, part in rows if part is not None}
 
     def payloads(self, raw_ids: Iterable[int]) -> dict[int, Any]:
-        """The stored payloads of these rows, by raw_id (a look-up in the primary key)."""
+        """The stored payloads of these rows, by raw_id."""
+        rows = self._by_raw_id("payload", raw_ids)
+        return {raw_id: json.loads(payload) for raw_id, payload in rows if payload is not None}
+
+    def _by_raw_id(
+        self, value: str, raw_ids: Iterable[int], params: list[Any] | None = None
+    ) -> list[tuple[int, Any]]:
+        """(raw_id, ``value``) of these raw.objects rows. The ids go as a literal list: a
+        look-up in the primary key, where a join would scan every stored payload of the
+        store (a gigabyte at 100,000 issues)."""
         listed = ", ".join(str(int(raw_id)) for raw_id in raw_ids)
         if not listed:
-            return {}
-        rows = self.con.execute(
-            f"SELECT raw_id, payload FROM raw.objects WHERE raw_id IN ({listed})"  # noqa: S608
+            return []
+        return self.con.execute(
+            f"SELECT raw_id, {value} FROM raw.objects WHERE raw_id IN ({listed})",  # noqa: S608
+            params or [],
         ).fetchall()
-        return {raw_id: json.loads(payload) for raw_id, payload in rows if payload is not None}
 
     def kept_parts(self, object_type: str, keys: Iterable[str], name: str) -> dict[str, Any]:
         """The part ``name`` kept with the current row of each key (``RawObject.parts``);
