@@ -1,0 +1,157 @@
+"""Benchmark: how much of the analysis layer a night actually changes.
+
+Run by hand on two copies of a database, before and after a nightly (for instance the
+first nightly kept by ``benchmarks/nightly_scale.py --keep-first`` and the database after
+the day after)::
+
+    uv run python benchmarks/analysis_churn.py BEFORE.duckdb AFTER.duckdb
+    uv run python benchmarks/analysis_churn.py BEFORE.duckdb --rejudge-at 2026-04-05T18:00:00Z
+
+With ``--rejudge-at`` the second database is a copy of the first whose analysis tables
+are rebuilt at that ``as_of`` with nothing else changed: what the passing of time alone
+changes. For every analysis table it prints the rows only one side has (the columns that
+only repeat the run's ``as_of``, ``as_of`` and ``detected_at``, left out) and, for tables
+with a subject or item key, how many keys those rows belong to. That share bounds what an
+analysis rebuilding only what changed would have to judge again. Record results in
+benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from dagster_project.lib.asof import parse_as_of
+from dagster_project.lib.chainsql import build_table
+from dagster_project.lib.policy import load_policy
+
+# The analysis tables in build order (each reads only those before it).
+TABLES = (
+    "text_timelines",
+    "linked_pages",
+    "subjects",
+    "requirement_spans",
+    "waivers",
+    "rework_events",
+    "gate_requirements",
+    "findings",
+    "rework_share",
+    "gate_evaluations",
+    "rework_items",
+    "rework_root_causes",
+)
+# Columns that only repeat the run's as_of.
+AS_OF_ECHOES = ("as_of", "detected_at")
+KEYS = ("subject_key", "issue_key", "item_key")
+
+
+def rejudged_copy(before: Path, as_of: str, folder: Path) -> tuple[Path, dict[str, float]]:
+    """A copy of ``before`` with every analysis table rebuilt at ``as_of``."""
+    target = folder / "rejudged.duckdb"
+    shutil.copyfile(before, target)
+    seconds: dict[str, float] = {}
+    with duckdb.connect(str(target)) as con:
+        policy = load_policy()
+        for table in TABLES:
+            started = time.monotonic()
+            build_table(con, "analysis", table, policy, parse_as_of(as_of))
+            seconds[table] = round(time.monotonic() - started, 2)
+    return target, seconds
+
+
+def churn(before: Path, after: Path) -> list[dict[str, Any]]:
+    """Per analysis table: rows on each side, rows only one side has, keys they touch."""
+    out = []
+    with duckdb.connect(str(after), read_only=True) as con:
+        con.execute(f"ATTACH '{before}' AS before (READ_ONLY)")
+        for table in TABLES:
+            columns = [
+                name
+                for (name,) in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_catalog = "
+                    "current_database() AND table_schema = 'analysis' AND table_name = ? "
+                    "ORDER BY ordinal_position",
+                    [table],
+                ).fetchall()
+                if name not in AS_OF_ECHOES
+            ]
+            listed = ", ".join(f'"{c}"' for c in columns)
+            new = f"SELECT {listed} FROM analysis.{table}"  # noqa: S608 - own names
+            old = f"SELECT {listed} FROM before.analysis.{table}"  # noqa: S608
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE differ AS "  # noqa: S608
+                f"SELECT 'after' AS side, * FROM ({new} EXCEPT ALL {old}) "
+                f"UNION ALL SELECT 'before', * FROM ({old} EXCEPT ALL {new})"
+            )
+            row = {
+                "table": table,
+                "rows_before": con.execute(f"SELECT count(*) FROM ({old})").fetchone()[0],
+                "rows_after": con.execute(f"SELECT count(*) FROM ({new})").fetchone()[0],
+                "only_before": con.execute(
+                    "SELECT count(*) FROM differ WHERE side = 'before'"
+                ).fetchone()[0],
+                "only_after": con.execute(
+                    "SELECT count(*) FROM differ WHERE side = 'after'"
+                ).fetchone()[0],
+            }
+            key = next((k for k in KEYS if k in columns), None)
+            if key is not None:
+                row["key"] = key
+                row["keys_changed"] = con.execute(
+                    f'SELECT count(DISTINCT "{key}") FROM differ'  # noqa: S608
+                ).fetchone()[0]
+                row["keys_after"] = con.execute(
+                    f'SELECT count(DISTINCT "{key}") FROM analysis.{table}'  # noqa: S608
+                ).fetchone()[0]
+            out.append(row)
+    return out
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| table | rows after | rows only before / after | keys changed | share of keys |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        keys = share = "-"
+        if "key" in r:
+            keys = f"{r['keys_changed']:,} of {r['keys_after']:,} ({r['key']})"
+            share = f"{100 * r['keys_changed'] / max(r['keys_after'], 1):.1f}%"
+        lines.append(
+            f"| {r['table']} | {r['rows_after']:,} | {r['only_before']:,} / "
+            f"{r['only_after']:,} | {keys} | {share} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("before", type=Path, help="the database before the night")
+    parser.add_argument("after", type=Path, nargs="?", help="the database after it")
+    parser.add_argument("--rejudge-at", help="compare with a copy of BEFORE judged at this as_of")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if (args.after is None) == (args.rejudge_at is None):
+        parser.error("give either AFTER or --rejudge-at")
+    with tempfile.TemporaryDirectory(dir=args.before.parent) as folder:
+        seconds: dict[str, float] = {}
+        after = args.after
+        if args.rejudge_at:
+            after, seconds = rejudged_copy(args.before, args.rejudge_at, Path(folder))
+        rows = churn(args.before, after)
+    print(markdown(rows))
+    if seconds:
+        print(f"rebuilt at {args.rejudge_at} in {sum(seconds.values()):.1f} s: {seconds}")
+    if args.json:
+        args.json.write_text(json.dumps({"tables": rows, "rebuild_s": seconds}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
