@@ -90,16 +90,13 @@ def churn(before: Path, after: Path) -> list[dict[str, Any]]:
                 f"SELECT 'after' AS side, * FROM ({new} EXCEPT ALL {old}) "
                 f"UNION ALL SELECT 'before', * FROM ({old} EXCEPT ALL {new})"
             )
+            sides = dict(con.execute("SELECT side, count(*) FROM differ GROUP BY 1").fetchall())
             row = {
                 "table": table,
-                "rows_before": con.execute(f"SELECT count(*) FROM ({old})").fetchone()[0],
-                "rows_after": con.execute(f"SELECT count(*) FROM ({new})").fetchone()[0],
-                "only_before": con.execute(
-                    "SELECT count(*) FROM differ WHERE side = 'before'"
-                ).fetchone()[0],
-                "only_after": con.execute(
-                    "SELECT count(*) FROM differ WHERE side = 'after'"
-                ).fetchone()[0],
+                "rows_before": _count(con, f"before.analysis.{table}"),
+                "rows_after": _count(con, f"analysis.{table}"),
+                "only_before": sides.get("before", 0),
+                "only_after": sides.get("after", 0),
             }
             key = next((k for k in KEYS if k in columns), None)
             if key is not None:
@@ -112,6 +109,10 @@ def churn(before: Path, after: Path) -> list[dict[str, Any]]:
                 ).fetchone()[0]
             out.append(row)
     return out
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - own names
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
