@@ -28,25 +28,20 @@ from typing import Any
 
 import duckdb
 
+from dagster_project.definitions import defs
 from dagster_project.lib.asof import parse_as_of
 from dagster_project.lib.chainsql import build_table
 from dagster_project.lib.policy import load_policy
 
-# The analysis tables in build order (each reads only those before it).
-TABLES = (
-    "text_timelines",
-    "linked_pages",
-    "subjects",
-    "requirement_spans",
-    "waivers",
-    "rework_events",
-    "gate_requirements",
-    "findings",
-    "rework_share",
-    "gate_evaluations",
-    "rework_items",
-    "rework_root_causes",
-)
+
+def analysis_tables() -> list[str]:
+    """The analysis group's tables, each after the tables it reads."""
+    graph = defs.load_fn().resolve_asset_graph()
+    keys = [k for k in graph.toposorted_asset_keys if k.path[0] == "analysis"]
+    return [k.path[1] for k in keys if graph.get(k).is_materializable]
+
+
+TABLES = analysis_tables()
 # Columns that only repeat the run's as_of.
 AS_OF_ECHOES = ("as_of", "detected_at")
 KEYS = ("subject_key", "issue_key", "item_key")
@@ -70,7 +65,8 @@ def churn(before: Path, after: Path) -> list[dict[str, Any]]:
     """Per analysis table: rows on each side, rows only one side has, keys they touch."""
     out = []
     with duckdb.connect(str(after), read_only=True) as con:
-        con.execute(f"ATTACH '{before}' AS before (READ_ONLY)")
+        quoted = str(before).replace("'", "''")
+        con.execute(f"ATTACH '{quoted}' AS before (READ_ONLY)")
         for table in TABLES:
             columns = [
                 name

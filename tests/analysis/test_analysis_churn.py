@@ -30,7 +30,7 @@ def test_a_database_against_itself_changed_nothing(judged_org, tmp_path):
     before = org.copy_db(tmp_path / "before.duckdb")
     after = org.copy_db(tmp_path / "after.duckdb")
     rows = by_table(bench.churn(before, after))
-    assert set(rows) == set(bench.TABLES)
+    assert {"findings", "gate_evaluations", "rework_events", "requirement_spans"} <= set(rows)
     assert rows["requirement_spans"]["rows_after"] > 0
     for row in rows.values():
         assert row["only_before"] == row["only_after"] == 0, row
