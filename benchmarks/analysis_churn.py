@@ -56,7 +56,7 @@ def rejudged_copy(before: Path, as_of: str, folder: Path) -> tuple[Path, dict[st
         policy = load_policy()
         for table in TABLES:
             started = time.monotonic()
-            build_table(con, "analysis", table, policy, parse_as_of(as_of))
+            build_table(con, "analysis", table, policy, parse_as_of(as_of), reuse=False)
             seconds[table] = round(time.monotonic() - started, 2)
     return target, seconds
 

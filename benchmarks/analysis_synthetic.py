@@ -98,7 +98,7 @@ def run_analysis(db: Path, as_of, settings: dict) -> None:
         print(f"  {'asset':28s} {'wall':>8s} {'cpu':>8s} {'rows':>12s} {'peak RSS':>10s}")
         for table in analysis_tables():
             wall, cpu = time.monotonic(), time.process_time()
-            rows = build_table(con, "analysis", table, policy, as_of)
+            rows = build_table(con, "analysis", table, policy, as_of, reuse=False)
             table_metadata(con, f"analysis.{table}", rows)
             print(f"  {table:28s} {time.monotonic() - wall:7.2f}s {time.process_time() - cpu:7.2f}s "
                   f"{rows:12,} {peak_rss_mb():8,.0f} MB", flush=True)  # fmt: skip

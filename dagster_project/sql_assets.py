@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from dagster_project.lib import analysis_reuse
 from dagster_project.lib.chainsql import build_table
 from dagster_project.lib.policy import load_policy
 from dagster_project.metadata import markdown_table, table_metadata
@@ -39,8 +40,12 @@ def sql_table_asset(
     def _asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         with duckdb.get_connection() as con:
             rows = build_table(con, layer, table, load_policy(), run_as_of(context))
-            context.log.info(f"{layer}.{table}: {rows} rows")
+            kept = layer == "analysis" and analysis_reuse.was_kept(con, table)
+            how = " (kept: nothing it judges changed since its last build)" if kept else ""
+            context.log.info(f"{layer}.{table}: {rows} rows{how}")
             metadata = table_metadata(con, f"{layer}.{table}", rows)
+            if layer == "analysis":
+                metadata["kept_as_it_was"] = kept
             if summary:
                 cur = con.execute(summary)
                 headers = [d[0] for d in cur.description]

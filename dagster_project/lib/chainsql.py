@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from dagster_project.lib import analysis_reuse
 from dagster_project.lib.gitlab_text import (
     diff_line_counts,
     diff_lines,
@@ -360,13 +361,23 @@ def build_table(
     table: str,
     policy: Policy,
     as_of: datetime,
+    *,
+    reuse: bool = True,
 ) -> int:
     """Rebuild ``<layer>.<table>`` from ``sql/<layer>/<table>.sql`` or, when that is a
-    folder, from the union of its files (each one SELECT); returns the row count."""
+    folder, from the union of its files (each one SELECT); returns the row count. An
+    analysis table nothing it judges changed since its last build is kept instead
+    (lib/analysis_reuse.py; ``reuse=False`` builds it anyway)."""
     if not (layer.isidentifier() and table.isidentifier()):
         raise ValueError(f"bad table name {layer}.{table}")
     con.execute("SET TimeZone = 'UTC'")
     ensure_raw_schema(con)  # a database from an older version gains the raw macros/views
+    judged = layer == "analysis"
+    if judged:
+        policy_json = policy.model_dump_json()
+        if reuse and analysis_reuse.kept(con, table, policy_json, as_of):
+            return con.execute(f"SELECT count(*) FROM analysis.{table}").fetchone()[0]  # noqa: S608
+        analysis_reuse.forget(con, table)
     memo = None if layer == "chain" else UdfMemo.load(con, f"{layer}.{table}")
     register_functions(con, memo)
     for name, frame in policy_frames(policy).items():
@@ -382,4 +393,6 @@ def build_table(
         run_sql(con, f"{layer}/{table}")
     if memo is not None:
         memo.save(con)
+    if judged:
+        analysis_reuse.record(con, table, policy_json, as_of)
     return con.execute(f"SELECT count(*) FROM {layer}.{table}").fetchone()[0]  # noqa: S608

@@ -38,7 +38,7 @@ def test_a_warm_memo_gives_the_rows_of_a_cold_build(judged_copy):
     con.execute("DROP SCHEMA IF EXISTS analysis_state CASCADE")
     cold, warm = {}, {}
     for table in TABLES:
-        build_table(con, "analysis", table, load_policy(), as_of)
+        build_table(con, "analysis", table, load_policy(), as_of, reuse=False)
         cold[table] = _rows(con, table)
     entries = con.execute(
         "SELECT table_name, count(*), count(DISTINCT code) FROM analysis_state.udf_memo "
@@ -47,7 +47,7 @@ def test_a_warm_memo_gives_the_rows_of_a_cold_build(judged_copy):
     assert {name for name, _, _ in entries} == {f"analysis.{t}" for t in TABLES}
     assert all(count > 0 and codes == 1 for _, count, codes in entries)
     for table in TABLES:
-        build_table(con, "analysis", table, load_policy(), as_of)
+        build_table(con, "analysis", table, load_policy(), as_of, reuse=False)
         warm[table] = _rows(con, table)
     assert warm == cold
     assert all(cold[t] for t in TABLES)
@@ -57,13 +57,13 @@ def test_the_memo_is_what_answers(judged_copy, monkeypatch):
     """A memo whose answers are all False removes the requirements the recognisers found;
     the same memo under another code fingerprint is ignored."""
     con, as_of = judged_copy
-    build_table(con, "analysis", "requirement_spans", load_policy(), as_of)
+    build_table(con, "analysis", "requirement_spans", load_policy(), as_of, reuse=False)
     judged = _rows(con, "requirement_spans")
     con.execute(
         "UPDATE analysis_state.udf_memo SET answer = 'false' "
         "WHERE table_name = 'analysis.requirement_spans'"
     )
-    build_table(con, "analysis", "requirement_spans", load_policy(), as_of)
+    build_table(con, "analysis", "requirement_spans", load_policy(), as_of, reuse=False)
     poisoned = _rows(con, "requirement_spans")
     assert len(poisoned) < len(judged)
     assert "acceptance_criteria" not in {row[2] for row in poisoned}
@@ -73,7 +73,7 @@ def test_the_memo_is_what_answers(judged_copy, monkeypatch):
         "WHERE table_name = 'analysis.requirement_spans'"
     )
     monkeypatch.setattr(udf_memo, "code_fingerprint", lambda: "another version")
-    build_table(con, "analysis", "requirement_spans", load_policy(), as_of)
+    build_table(con, "analysis", "requirement_spans", load_policy(), as_of, reuse=False)
     assert _rows(con, "requirement_spans") == judged
 
 

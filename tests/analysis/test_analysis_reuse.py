@@ -1,0 +1,160 @@
+"""Analysis tables nothing they judge changed are kept (lib/analysis_reuse.py), and what
+every night then holds is what building every table anew gives: judged later with
+nothing new, with an event stored before the last as_of but dated after it, with a
+changed input, with another policy."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.definitions import defs
+from dagster_project.lib import analysis_reuse
+from dagster_project.lib.chainsql import build_table
+from dagster_project.lib.policy import Policy, load_policy
+
+
+def analysis_tables() -> list[str]:
+    graph = defs.load_fn().resolve_asset_graph()
+    keys = [k for k in graph.toposorted_asset_keys if k.path[0] == "analysis"]
+    return [k.path[1] for k in keys if graph.get(k).is_materializable]
+
+
+TABLES = analysis_tables()
+# The costly per-subject tables, which read nothing that moves with time but waivers.
+KEPT_WHEN_QUIET = {"text_timelines", "linked_pages", "subjects", "requirement_spans",
+                   "gate_requirements"}  # fmt: skip
+
+
+def judge_all(con, as_of: datetime, policy: Policy | None = None, *, reuse=True) -> dict:
+    """Every analysis table judged at ``as_of``; table -> whether it was kept."""
+    kept = {}
+    for table in TABLES:
+        build_table(con, "analysis", table, policy or load_policy(), as_of, reuse=reuse)
+        kept[table] = analysis_reuse.was_kept(con, table)
+    return kept
+
+
+def snapshot(con) -> dict[str, list[tuple]]:
+    return {
+        t: con.execute(f"SELECT * FROM analysis.{t} ORDER BY ALL").fetchall()  # noqa: S608
+        for t in TABLES
+    }
+
+
+def versions(con) -> dict[str, str]:
+    return dict(con.execute("SELECT table_name, version FROM analysis_state.builds").fetchall())
+
+
+def from_scratch(con, as_of: datetime, target: Path, policy: Policy | None = None) -> dict:
+    """Every analysis table built anew, at ``as_of``, on a copy of ``con``'s database."""
+    con.execute("CHECKPOINT")
+    path = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()[0]
+    shutil.copyfile(path, target)
+    with duckdb.connect(str(target)) as scratch:
+        scratch.execute("DROP SCHEMA IF EXISTS analysis_state CASCADE")
+        judge_all(scratch, as_of, policy, reuse=False)
+        return snapshot(scratch)
+
+
+@pytest.fixture
+def judged(judged_org, tmp_path):
+    org = judged_org("demo", "server")
+    con = duckdb.connect(str(org.copy_db(tmp_path / "driftgate.duckdb")))
+    yield con, datetime.fromisoformat(org.as_of)
+    con.close()
+
+
+def test_what_moves_with_time_is_told_from_its_sql():
+    moving = {t for t in TABLES if analysis_reuse.moves_with_time(t)}
+    # an effort counted up to as_of, maturity a window back from it, a waiver's expiry,
+    # the sources' listings
+    assert {"rework_events", "rework_items", "waivers", "ingest_completeness"} <= moving
+    assert not moving & (KEPT_WHEN_QUIET | {"findings", "gate_evaluations"})
+    assert analysis_reuse.echoes("findings") == ("as_of", "detected_at")
+    assert analysis_reuse.echoes("subjects") == ("as_of",)
+
+
+def test_a_night_with_nothing_new_keeps_what_does_not_move_with_time(judged, tmp_path):
+    con, as_of = judged
+    later = as_of + timedelta(days=1)
+    moved_before = versions(con)
+    kept = judge_all(con, later)
+    assert {t for t in TABLES if kept[t]} >= KEPT_WHEN_QUIET
+    assert not any(kept[t] for t in TABLES if analysis_reuse.moves_with_time(t))
+    waivers_same = versions(con)["waivers"] == moved_before["waivers"]
+    assert kept["findings"] == kept["gate_evaluations"] == waivers_same
+    after = snapshot(con)
+    assert after == from_scratch(con, later, tmp_path / "scratch.duckdb")
+    assert {row[-1] for row in after["requirement_spans"]} == {later}
+    # and again at the same moment: everything that does not move is kept
+    kept = judge_all(con, later)
+    assert {t for t in TABLES if kept[t]} >= KEPT_WHEN_QUIET | {"findings", "gate_evaluations"}
+    assert snapshot(con) == after
+
+
+def test_an_event_stored_before_the_last_as_of_counts_once_as_of_reaches_it(judged, tmp_path):
+    """A source can hand over an object changed after the run's as_of (the fetch runs
+    later): that night leaves it out; the next one, judged later, must see it."""
+    con, as_of = judged
+    issue = con.execute(
+        "SELECT issue_key FROM chain.status_transitions ORDER BY changed_at DESC, issue_key LIMIT 1"
+    ).fetchone()[0]
+    con.execute(
+        "UPDATE chain.status_transitions SET changed_at = ? WHERE issue_key = ? "
+        "AND changed_at = (SELECT max(changed_at) FROM chain.status_transitions "
+        "WHERE issue_key = ?)",
+        [as_of + timedelta(hours=3), issue, issue],
+    )
+    kept = judge_all(con, as_of + timedelta(hours=2))  # still before it: nothing moved
+    assert kept["subjects"] and kept["gate_requirements"]
+    later = as_of + timedelta(days=1)
+    kept = judge_all(con, later)
+    assert not kept["subjects"] and not kept["gate_requirements"]
+    assert kept["text_timelines"]  # reads no status transition
+    assert snapshot(con) == from_scratch(con, later, tmp_path / "scratch.duckdb")
+
+
+def test_a_changed_input_is_judged_again_and_what_does_not_read_it_kept(judged, tmp_path):
+    con, as_of = judged
+    page, number = con.execute(
+        "SELECT page_id, max(number) FROM chain.page_versions GROUP BY ALL "
+        "HAVING count(*) > 1 ORDER BY ALL LIMIT 1"
+    ).fetchone()
+    con.execute("DELETE FROM chain.page_versions WHERE page_id = ? AND number = ?", [page, number])
+    con.execute(
+        "UPDATE chain_state.builds SET generation = generation + 1, built_at = now() "
+        "WHERE table_name = 'page_versions'"
+    )
+    kept = judge_all(con, as_of)
+    assert not kept["requirement_spans"] and not kept["gate_requirements"]
+    assert kept["text_timelines"] and kept["subjects"] and kept["linked_pages"]
+    assert snapshot(con) == from_scratch(con, as_of, tmp_path / "scratch.duckdb")
+
+
+def test_another_policy_judges_every_table_again(judged, tmp_path):
+    con, as_of = judged
+    policy = load_policy().model_copy(update={"gate_compliance_threshold": 0.5})
+    kept = judge_all(con, as_of, policy)
+    assert not any(kept.values())
+    assert snapshot(con) == from_scratch(con, as_of, tmp_path / "scratch.duckdb", policy)
+
+
+def test_a_build_stopped_half_way_is_followed_by_a_full_one(judged, monkeypatch):
+    con, as_of = judged
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(analysis_reuse, "record", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        build_table(con, "analysis", "subjects", load_policy(), as_of, reuse=False)
+    monkeypatch.undo()
+    build_table(con, "analysis", "subjects", load_policy(), as_of)
+    assert not analysis_reuse.was_kept(con, "subjects")
