@@ -93,21 +93,27 @@ def chain_reads(table: str) -> tuple[str, ...]:
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, table: str, policy_json: str) -> str:
-    """Everything the table's rows depend on but as_of."""
+    """Everything the table's rows depend on but as_of (the state tables must exist:
+    ``ensure_state``)."""
     chain, analysis, raw = reads(table)
     parts: dict[str, object] = {
         "sql": hashlib.sha256((sql_text("prelude") + _code(table)).encode()).hexdigest(),
         "policy": hashlib.sha256(policy_json.encode()).hexdigest(),
         "code": code_fingerprint(),
+        "duckdb": duckdb.__version__,
     }
-    for name in chain:  # the build, not only its count: a rebuilt chain_state counts anew
-        parts[f"chain.{name}"] = con.execute(
-            "SELECT generation, built_at FROM chain_state.builds WHERE table_name = ?", [name]
-        ).fetchone()
+    # a chain table's build, not only its count: a rebuilt chain_state counts anew
+    builds = {
+        name: (generation, built_at)
+        for name, generation, built_at in con.execute(
+            "SELECT table_name, generation, built_at FROM chain_state.builds"
+        ).fetchall()
+    }
+    versions = dict(con.execute("SELECT table_name, version FROM analysis_state.builds").fetchall())
+    for name in chain:
+        parts[f"chain.{name}"] = builds.get(name)
     for name in analysis:
-        parts[f"analysis.{name}"] = con.execute(
-            "SELECT version FROM analysis_state.builds WHERE table_name = ?", [name]
-        ).fetchone()
+        parts[f"analysis.{name}"] = versions.get(name)
     for source, object_type in raw:  # raw.objects is append-only: a change adds a raw_id
         parts[f"{source}/{object_type}"] = con.execute(
             "SELECT max(raw_id), count(*) FROM raw.current WHERE source = ? AND object_type = ?",
@@ -149,10 +155,9 @@ def moments_between(
     return False
 
 
-def kept(con: duckdb.DuckDBPyConnection, table: str, policy_json: str, as_of: datetime) -> bool:
+def kept(con: duckdb.DuckDBPyConnection, table: str, fingerprint_: str, as_of: datetime) -> bool:
     """Keep the table if nothing it judges changed (module docstring), its as_of columns
     set to ``as_of``; False when it must be built."""
-    run_sql(con, "state/analysis_state")
     if moves_with_time(table):
         return False
     last = con.execute(
@@ -163,7 +168,7 @@ def kept(con: duckdb.DuckDBPyConnection, table: str, policy_json: str, as_of: da
         "AND schema_name = 'analysis' AND table_name = ?",
         [table],
     ).fetchone()[0]
-    if not (last and exists) or last[0] != fingerprint(con, table, policy_json):
+    if not (last and exists) or last[0] != fingerprint_:
         return False
     if moments_between(con, table, last[1], as_of):
         return False
@@ -186,11 +191,10 @@ def kept(con: duckdb.DuckDBPyConnection, table: str, policy_json: str, as_of: da
 
 def forget(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Before a build: until it is recorded, the table is not kept."""
-    run_sql(con, "state/analysis_state")
     con.execute("DELETE FROM analysis_state.builds WHERE table_name = ?", [table])
 
 
-def record(con: duckdb.DuckDBPyConnection, table: str, policy_json: str, as_of: datetime) -> None:
+def record(con: duckdb.DuckDBPyConnection, table: str, fingerprint_: str, as_of: datetime) -> None:
     """After a build: what it read, and the version the tables reading it compare."""
     if moves_with_time(table):
         columns = [
@@ -215,8 +219,18 @@ def record(con: duckdb.DuckDBPyConnection, table: str, policy_json: str, as_of: 
         "INSERT OR REPLACE INTO analysis_state.builds "
         "(table_name, fingerprint, as_of, version, judged_at, kept) "
         "VALUES (?, ?, ?, ?, now(), false)",
-        [table, fingerprint(con, table, policy_json), as_of, version],
+        [table, fingerprint_, as_of, version],
     )
+
+
+def ensure_state(con: duckdb.DuckDBPyConnection) -> None:
+    """The state tables an analysis build reads and writes."""
+    if not con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'chain_state' AND table_name = 'builds'"
+    ).fetchone()[0]:  # only where no chain table was ever built
+        run_sql(con, "state/chain_state")
+    run_sql(con, "state/analysis_state")
 
 
 def was_kept(con: duckdb.DuckDBPyConnection, table: str) -> bool:

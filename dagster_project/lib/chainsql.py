@@ -374,8 +374,9 @@ def build_table(
     ensure_raw_schema(con)  # a database from an older version gains the raw macros/views
     judged = layer == "analysis"
     if judged:
-        policy_json = policy.model_dump_json()
-        if reuse and analysis_reuse.kept(con, table, policy_json, as_of):
+        analysis_reuse.ensure_state(con)
+        inputs = analysis_reuse.fingerprint(con, table, policy.model_dump_json())
+        if reuse and analysis_reuse.kept(con, table, inputs, as_of):
             return con.execute(f"SELECT count(*) FROM analysis.{table}").fetchone()[0]  # noqa: S608
         analysis_reuse.forget(con, table)
     memo = None if layer == "chain" else UdfMemo.load(con, f"{layer}.{table}")
@@ -394,5 +395,5 @@ def build_table(
     if memo is not None:
         memo.save(con)
     if judged:
-        analysis_reuse.record(con, table, policy_json, as_of)
+        analysis_reuse.record(con, table, inputs, as_of)
     return con.execute(f"SELECT count(*) FROM {layer}.{table}").fetchone()[0]  # noqa: S608
