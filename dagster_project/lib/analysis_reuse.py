@@ -18,8 +18,10 @@ A table whose SQL uses ``as_of`` in any other way (an effort counted up to it, a
 back from it, a waiver's expiry), reads a moment out of text, or reads raw state beyond
 current objects moves with time itself: it is judged every night, and its version is a
 digest of its rows, so the tables reading it are kept when its rows came out the same.
-Any other table's version is the number of its build. A build first forgets the
-table's record, so a build stopped half-way is followed by a full one.
+Any other table's version is the number of its build. A build is one transaction and
+its record follows it: a run stopped between the two leaves the record of the build
+before, whose inputs or as_of no longer match, so the next night builds the table
+again.
 """
 
 from __future__ import annotations
@@ -189,11 +191,6 @@ def kept(con: duckdb.DuckDBPyConnection, table: str, fingerprint_: str, as_of: d
     return True
 
 
-def forget(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Before a build: until it is recorded, the table is not kept."""
-    con.execute("DELETE FROM analysis_state.builds WHERE table_name = ?", [table])
-
-
 def record(con: duckdb.DuckDBPyConnection, table: str, fingerprint_: str, as_of: datetime) -> None:
     """After a build: what it read, and the version the tables reading it compare."""
     if moves_with_time(table):
@@ -224,13 +221,18 @@ def record(con: duckdb.DuckDBPyConnection, table: str, fingerprint_: str, as_of:
 
 
 def ensure_state(con: duckdb.DuckDBPyConnection) -> None:
-    """The state tables an analysis build reads and writes."""
-    if not con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = 'chain_state' AND table_name = 'builds'"
-    ).fetchone()[0]:  # only where no chain table was ever built
-        run_sql(con, "state/chain_state")
-    run_sql(con, "state/analysis_state")
+    """The state tables an analysis build reads and writes (chain_state is absent only
+    where no chain table was ever built)."""
+    found = {
+        schema
+        for (schema,) in con.execute(
+            "SELECT schema_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND table_name = 'builds' AND schema_name IN ('chain_state', 'analysis_state')"
+        ).fetchall()
+    }
+    for schema in ("chain_state", "analysis_state"):
+        if schema not in found:
+            run_sql(con, f"state/{schema}")
 
 
 def was_kept(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -378,7 +378,6 @@ def build_table(
         inputs = analysis_reuse.fingerprint(con, table, policy.model_dump_json())
         if reuse and analysis_reuse.kept(con, table, inputs, as_of):
             return con.execute(f"SELECT count(*) FROM analysis.{table}").fetchone()[0]  # noqa: S608
-        analysis_reuse.forget(con, table)
     memo = None if layer == "chain" else UdfMemo.load(con, f"{layer}.{table}")
     register_functions(con, memo)
     for name, frame in policy_frames(policy).items():

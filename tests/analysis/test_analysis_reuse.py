@@ -146,15 +146,26 @@ def test_another_policy_judges_every_table_again(judged, tmp_path):
     assert snapshot(con) == from_scratch(con, as_of, tmp_path / "scratch.duckdb", policy)
 
 
-def test_a_build_stopped_half_way_is_followed_by_a_full_one(judged, monkeypatch):
+def test_a_run_stopped_between_a_build_and_its_record_builds_it_again(
+    judged, tmp_path, monkeypatch
+):
+    """The record of the build before stays; its inputs no longer match."""
     con, as_of = judged
+    con.execute("DELETE FROM chain.field_changes WHERE issue_key = "
+                "(SELECT min(issue_key) FROM chain.field_changes)")  # fmt: skip
+    con.execute(
+        "UPDATE chain_state.builds SET generation = generation + 1, built_at = now() "
+        "WHERE table_name = 'field_changes'"
+    )
 
     def stopped(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(analysis_reuse, "record", stopped)
     with pytest.raises(KeyboardInterrupt):
-        build_table(con, "analysis", "subjects", load_policy(), as_of, reuse=False)
+        build_table(con, "analysis", "text_timelines", load_policy(), as_of)
     monkeypatch.undo()
-    build_table(con, "analysis", "subjects", load_policy(), as_of)
-    assert not analysis_reuse.was_kept(con, "subjects")
+    kept = judge_all(con, as_of)
+    assert not kept["text_timelines"] and not kept["requirement_spans"]
+    assert kept["linked_pages"]  # reads no field change
+    assert snapshot(con) == from_scratch(con, as_of, tmp_path / "scratch.duckdb")
