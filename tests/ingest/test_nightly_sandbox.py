@@ -133,11 +133,19 @@ def test_nightly_incremental_after_advance_equals_a_fresh_ingest(serve, tmp_path
     # Nothing changed: a handful of requests, no new raw row. The same port keeps the
     # self links inside payloads identical, as a real server's address would be.
     same = serve(data, port=first.port)
-    materialize(same.url, db, "*")
+    result = materialize(same.url, db, "*")
     quiet = sandbox_stats(same.url)["requests"]
     same.stop()
     assert sum(quiet.values()) <= 33, quiet  # three of them check each source answers
     assert table(db, "SELECT count(*) FROM raw.objects")[0][0] == rows_before
+    # nothing the analysis judges changed: what does not move with time is kept
+    kept = {}
+    for event in result.get_asset_materialization_events():
+        done = event.event_specific_data.materialization
+        if done.asset_key.path[0] == "analysis":
+            kept[done.asset_key.path[1]] = done.metadata["kept_as_it_was"].value
+    assert kept["subjects"] and kept["requirement_spans"] and kept["gate_evaluations"]
+    assert not kept["rework_events"] and not kept["ingest_completeness"]
 
     before = {rel: set(lines(data / rel)) for rel in DATASET_FILES.values()}
     advance(data, days=1, seed=3)
