@@ -15,8 +15,9 @@ moment, when
   timestamp later than the last ``as_of`` counts once this one includes it.
 
 A table whose SQL uses ``as_of`` in any other way (an effort counted up to it, a window
-back from it, a waiver's expiry), reads a moment out of text, or reads raw state beyond
-current objects moves with time itself: it is judged every night, and its version is a
+back from it, a waiver's expiry), reads a moment out of text, computes moments (interval
+arithmetic, truncation), or reads raw state beyond current objects moves with time
+itself: it is judged every night, and its version is a
 digest of its rows, so the tables reading it are kept when its rows came out the same.
 Any other table's version is the number of its build. A build is one transaction and
 its record follows it: a run stopped between the two leaves the record of the build
@@ -44,6 +45,13 @@ _TEXT_MOMENT = re.compile(r"(\bAS|::)\s*(TIMESTAMPTZ|TIMESTAMP|DATE)\b", re.IGNO
 _NULL_MOMENT = re.compile(r"CAST\(\s*NULL\s+AS\s+(TIMESTAMPTZ|TIMESTAMP|DATE)\s*\)", re.IGNORECASE)
 _CHAIN = re.compile(r"\bchain\.([a-z_]+)")
 _ANALYSIS = re.compile(r"\banalysis\.([a-z_]+)")
+# Arithmetic on moments makes moments no chain table holds, which the check between
+# two as_ofs could not see.
+_TIME_ARITHMETIC = re.compile(
+    r"\bINTERVAL\b|\bto_(days|hours|minutes|seconds|weeks|months|years)\(|"
+    r"\bdate_(add|sub|trunc)\(|\btime_bucket\(",
+    re.IGNORECASE,
+)
 _RAW = re.compile(r"\braw\.([a-z_]+)")
 _RAW_OBJECTS = re.compile(r"raw\.current_objects\('([a-z_]+)',\s*'([a-z_]+)'\)")
 _MOMENT_TYPES = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "DATE")
@@ -64,11 +72,16 @@ def echoes(table: str) -> tuple[str, ...]:
 @cache
 def moves_with_time(table: str) -> bool:
     """Whether the table's rows can change with as_of alone (module docstring)."""
-    code = _code(table)
+    return sql_moves_with_time(_code(table))
+
+
+def sql_moves_with_time(code: str) -> bool:
+    """The same, for SQL text without comments."""
     rest = _ECHO.sub("", _UP_TO.sub("", code))
     return bool(
         _AS_OF.search(rest)
         or _TEXT_MOMENT.search(_NULL_MOMENT.sub("", code))
+        or _TIME_ARITHMETIC.search(code)
         or set(_RAW.findall(code)) - {"current_objects"}
     )
 

@@ -81,6 +81,26 @@ def test_what_moves_with_time_is_told_from_its_sql():
     assert analysis_reuse.echoes("subjects") == ("as_of",)
 
 
+@pytest.mark.parametrize(
+    ("sql", "moves"),
+    [
+        ("SELECT * FROM chain.work_items WHERE created_at <= as_of()", False),
+        ("SELECT as_of() AS detected_at, as_of() AS as_of FROM t", False),
+        ("SELECT CAST(NULL AS TIMESTAMPTZ) AS held_until FROM t", False),
+        ("SELECT * FROM raw.current_objects('gitlab', 'file') o", False),
+        ("SELECT coalesce(done_at, as_of()) FROM t", True),
+        ("WHERE done_at <= as_of() - to_days(30)", True),
+        ("WHERE expires >= CAST(timezone('UTC', as_of()) AS DATE)", True),
+        ("WHERE changed_at + INTERVAL 1 DAY <= as_of()", True),
+        ("WHERE date_trunc('day', changed_at) <= as_of()", True),
+        ("WHERE TRY_CAST(payload->>'$.due' AS TIMESTAMPTZ) <= as_of()", True),
+        ("SELECT getvariable('as_of') AS as_of FROM raw.live_listings", True),
+    ],
+)
+def test_what_moves_with_time_in_sql(sql, moves):
+    assert analysis_reuse.sql_moves_with_time(sql) is moves
+
+
 def test_a_night_with_nothing_new_keeps_what_does_not_move_with_time(judged, tmp_path):
     con, as_of = judged
     later = as_of + timedelta(days=1)
