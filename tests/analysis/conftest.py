@@ -8,9 +8,11 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from dagster_project.lib.asof import AS_OF_TAG
@@ -67,3 +69,12 @@ def judged_org(tmp_path_factory) -> Callable[[str, str], Judged]:
         return built[(scale, flavor)]
 
     return _get
+
+
+@pytest.fixture
+def judged_copy(judged_org, tmp_path):
+    """A connection to a copy of the judged demo organisation, and its as_of."""
+    org = judged_org("demo", "server")
+    con = duckdb.connect(str(org.copy_db(tmp_path / "driftgate.duckdb")))
+    yield con, datetime.fromisoformat(org.as_of)
+    con.close()

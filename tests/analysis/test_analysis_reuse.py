@@ -63,14 +63,6 @@ def from_scratch(con, as_of: datetime, target: Path, policy: Policy | None = Non
         return snapshot(scratch)
 
 
-@pytest.fixture
-def judged(judged_org, tmp_path):
-    org = judged_org("demo", "server")
-    con = duckdb.connect(str(org.copy_db(tmp_path / "driftgate.duckdb")))
-    yield con, datetime.fromisoformat(org.as_of)
-    con.close()
-
-
 def test_what_moves_with_time_is_told_from_its_sql():
     moving = {t for t in TABLES if analysis_reuse.moves_with_time(t)}
     # an effort counted up to as_of, maturity a window back from it, a waiver's expiry,
@@ -101,8 +93,8 @@ def test_what_moves_with_time_in_sql(sql, moves):
     assert analysis_reuse.sql_moves_with_time(sql) is moves
 
 
-def test_a_night_with_nothing_new_keeps_what_does_not_move_with_time(judged, tmp_path):
-    con, as_of = judged
+def test_a_night_with_nothing_new_keeps_what_does_not_move_with_time(judged_copy, tmp_path):
+    con, as_of = judged_copy
     later = as_of + timedelta(days=1)
     moved_before = versions(con)
     kept = judge_all(con, later)
@@ -119,10 +111,10 @@ def test_a_night_with_nothing_new_keeps_what_does_not_move_with_time(judged, tmp
     assert snapshot(con) == after
 
 
-def test_an_event_stored_before_the_last_as_of_counts_once_as_of_reaches_it(judged, tmp_path):
+def test_an_event_stored_before_the_last_as_of_counts_once_as_of_reaches_it(judged_copy, tmp_path):
     """A source can hand over an object changed after the run's as_of (the fetch runs
     later): that night leaves it out; the next one, judged later, must see it."""
-    con, as_of = judged
+    con, as_of = judged_copy
     issue = con.execute(
         "SELECT issue_key FROM chain.status_transitions ORDER BY changed_at DESC, issue_key LIMIT 1"
     ).fetchone()[0]
@@ -141,8 +133,8 @@ def test_an_event_stored_before_the_last_as_of_counts_once_as_of_reaches_it(judg
     assert snapshot(con) == from_scratch(con, later, tmp_path / "scratch.duckdb")
 
 
-def test_a_changed_input_is_judged_again_and_what_does_not_read_it_kept(judged, tmp_path):
-    con, as_of = judged
+def test_a_changed_input_is_judged_again_and_what_does_not_read_it_kept(judged_copy, tmp_path):
+    con, as_of = judged_copy
     page, number = con.execute(
         "SELECT page_id, max(number) FROM chain.page_versions GROUP BY ALL "
         "HAVING count(*) > 1 ORDER BY ALL LIMIT 1"
@@ -158,8 +150,8 @@ def test_a_changed_input_is_judged_again_and_what_does_not_read_it_kept(judged, 
     assert snapshot(con) == from_scratch(con, as_of, tmp_path / "scratch.duckdb")
 
 
-def test_another_policy_judges_every_table_again(judged, tmp_path):
-    con, as_of = judged
+def test_another_policy_judges_every_table_again(judged_copy, tmp_path):
+    con, as_of = judged_copy
     policy = load_policy().model_copy(update={"gate_compliance_threshold": 0.5})
     kept = judge_all(con, as_of, policy)
     assert not any(kept.values())
@@ -167,10 +159,10 @@ def test_another_policy_judges_every_table_again(judged, tmp_path):
 
 
 def test_a_run_stopped_between_a_build_and_its_record_builds_it_again(
-    judged, tmp_path, monkeypatch
+    judged_copy, tmp_path, monkeypatch
 ):
     """The record of the build before stays; its inputs no longer match."""
-    con, as_of = judged
+    con, as_of = judged_copy
     con.execute("DELETE FROM chain.field_changes WHERE issue_key = "
                 "(SELECT min(issue_key) FROM chain.field_changes)")  # fmt: skip
     con.execute(

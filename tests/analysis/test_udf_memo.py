@@ -4,10 +4,7 @@ and nothing read that another version of the code wrote."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import duckdb
-import pytest
 
 from dagster_project.lib import udf_memo
 from dagster_project.lib.chainsql import build_table
@@ -23,14 +20,6 @@ def _rows(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
         con.execute(f"SELECT * EXCLUDE (as_of) FROM analysis.{table}").fetchall(),  # noqa: S608
         key=repr,
     )
-
-
-@pytest.fixture
-def judged_copy(judged_org, tmp_path):
-    org = judged_org("demo", "server")
-    con = duckdb.connect(str(org.copy_db(tmp_path / "driftgate.duckdb")))
-    yield con, datetime.fromisoformat(org.as_of)
-    con.close()
 
 
 def test_a_warm_memo_gives_the_rows_of_a_cold_build(judged_copy):
