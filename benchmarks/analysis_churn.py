@@ -12,7 +12,9 @@ are rebuilt at that ``as_of`` with nothing else changed: what the passing of tim
 changes. For every analysis table it prints the rows only one side has (the columns that
 only repeat the run's ``as_of``, ``as_of`` and ``detected_at``, left out) and, for tables
 with a subject or item key, how many keys those rows belong to. That share bounds what an
-analysis rebuilding only what changed would have to judge again. Record results in
+analysis rebuilding only what changed would have to judge again. With two databases it
+also prints how far the night's changed issues, merge requests and pages reach over the
+links the analysis follows (``link_closure``): what judging changed groups would judge. Record results in
 benchmarks/RESULTS.md.
 """
 
@@ -107,6 +109,82 @@ def churn(before: Path, after: Path) -> list[dict[str, Any]]:
     return out
 
 
+# Links the analysis follows from one object to another, as (one end, other end).
+_LINKS = """
+    SELECT 'issue:' || issue_key, 'issue:' || epic_key FROM {db}.chain.work_items
+    WHERE epic_key IS NOT NULL
+    UNION ALL SELECT 'mr:' || mr_key, 'issue:' || issue_key FROM {db}.chain.mr_mentions
+    UNION ALL SELECT 'page:' || page_id, 'issue:' || issue_key FROM {db}.analysis.linked_pages
+"""
+# The issues, merge requests and pages that new raw rows of AFTER belong to.
+_CHANGED = """
+    WITH new AS (
+        SELECT source, object_type, coalesce(parent_key, object_key) AS owner
+        FROM raw.objects WHERE raw_id > (SELECT max(raw_id) FROM before.raw.objects)
+    )
+    SELECT DISTINCT 'issue:' || owner FROM new
+    WHERE source = 'jira' AND object_type IN ('issue', 'remotelink')
+    UNION SELECT DISTINCT 'page:' || owner FROM new
+    WHERE source = 'confluence' AND object_type IN ('page', 'page_version')
+    UNION SELECT DISTINCT 'mr:' || m.mr_key FROM new n
+    JOIN raw.objects o ON o.source = 'gitlab' AND o.object_type = 'merge_request'
+                      AND o.object_key = n.owner
+    JOIN chain.merge_requests m ON m.raw_id = o.raw_id
+    WHERE n.source = 'gitlab'
+      AND n.object_type IN ('merge_request', 'mr_note', 'mr_approval', 'mr_change')
+"""
+
+
+def link_closure(before: Path, after: Path) -> dict[str, Any]:
+    """How far the night's changes reach over the links the analysis follows, as they
+    were and as they are: the issues, merge requests and pages in a group (connected
+    over those links) holding a changed one. What judging only the changed groups would
+    judge again."""
+    with duckdb.connect(str(after), read_only=True) as con:
+        quoted = str(before).replace("'", "''")
+        con.execute(f"ATTACH '{quoted}' AS before (READ_ONLY)")
+        links = con.execute(
+            _LINKS.format(db="before") + " UNION ALL " + _LINKS.format(db=current(con))
+        ).fetchall()
+        objects = con.execute(
+            "SELECT 'issue:' || issue_key FROM chain.work_items "
+            "UNION SELECT 'mr:' || mr_key FROM chain.merge_requests "
+            "UNION SELECT 'page:' || page_id FROM chain.pages"
+        ).fetchall()
+        changed = [key for (key,) in con.execute(_CHANGED).fetchall()]
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for (key,) in objects:
+        root(key)
+    for one, other in links:
+        a, b = root(one), root(other)
+        if a != b:
+            parent[a] = b
+    sizes: dict[str, int] = {}
+    for key in list(parent):
+        sizes[root(key)] = sizes.get(root(key), 0) + 1
+    reached = {root(key) for key in changed}
+    return {
+        "objects": len(parent),
+        "groups": len(sizes),
+        "largest_group": max(sizes.values(), default=0),
+        "changed": len(changed),
+        "reached": sum(sizes[r] for r in reached),
+        "reached_share": round(sum(sizes[r] for r in reached) / max(len(parent), 1), 4),
+    }
+
+
+def current(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute("SELECT current_database()").fetchone()[0]
+
+
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - own names
 
@@ -143,11 +221,20 @@ def main() -> None:
         if args.rejudge_at:
             after, seconds = rejudged_copy(args.before, args.rejudge_at, Path(folder))
         rows = churn(args.before, after)
+        closure = link_closure(args.before, after) if args.after else {}
     print(markdown(rows))
     if seconds:
         print(f"rebuilt at {args.rejudge_at} in {sum(seconds.values()):.1f} s: {seconds}")
+    if closure:
+        print(
+            f"{closure['changed']:,} changed issues, merge requests and pages lie in groups "
+            f"holding {closure['reached']:,} of {closure['objects']:,} "
+            f"({100 * closure['reached_share']:.1f}%); {closure['groups']:,} groups, the "
+            f"largest of {closure['largest_group']}"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"tables": rows, "rebuild_s": seconds}, indent=2))
+        figures = {"tables": rows, "rebuild_s": seconds, "link_closure": closure}
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -82,3 +82,34 @@ def test_a_copy_is_rejudged_at_a_later_moment(judged_org, tmp_path):
         assert con.execute("SELECT DISTINCT as_of FROM analysis.subjects").fetchall() == [
             (datetime.fromisoformat(org.as_of),)
         ]
+
+
+def test_how_far_the_changes_reach_over_links(judged_org, tmp_path):
+    bench = churn_module()
+    org = judged_org("demo", "server")
+    before = org.copy_db(tmp_path / "before.duckdb")
+    after = org.copy_db(tmp_path / "after.duckdb")
+    nothing = bench.link_closure(before, after)
+    assert nothing["changed"] == nothing["reached"] == 0
+    assert nothing["groups"] > 1 and nothing["objects"] > nothing["groups"]
+    with duckdb.connect(str(after)) as con:
+        # a new version of one story that has an epic: its group is the epic's
+        story, epic = con.execute(
+            "SELECT issue_key, epic_key FROM chain.work_items WHERE epic_key IS NOT NULL "
+            "ORDER BY issue_key LIMIT 1"
+        ).fetchone()
+        con.execute(
+            "INSERT INTO raw.objects SELECT * REPLACE ("
+            "(SELECT max(raw_id) + 1 FROM raw.objects) AS raw_id) FROM raw.objects "
+            "WHERE source = 'jira' AND object_type = 'issue' AND object_key = ? LIMIT 1",
+            [story],
+        )
+        group = con.execute(
+            "SELECT count(*) FROM (SELECT issue_key FROM chain.work_items "
+            "WHERE ? IN (issue_key, epic_key))",
+            [epic],
+        ).fetchone()[0]
+    reached = bench.link_closure(before, after)
+    assert reached["changed"] == 1
+    # the epic, its issues, and whatever merge requests and pages link to them
+    assert group <= reached["reached"] < reached["objects"]
