@@ -10,8 +10,10 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
 import tempfile
 import threading
+import zlib
 from pathlib import Path
 
 from dagster_project.sandbox.emulator import server
@@ -49,16 +51,46 @@ def ensure_dataset(dataset_dir: str | os.PathLike[str], seed: int = DEFAULT_SEED
     return target
 
 
+def preferred_port(dataset_dir: str | os.PathLike[str]) -> int:
+    """The port a dataset is served on when it is free: the same in every run, below the
+    ports the system hands out to outgoing connections."""
+    return 20000 + zlib.crc32(str(Path(dataset_dir).resolve()).encode()) % 10000
+
+
 def sandbox_url(dataset_dir: str | os.PathLike[str] = DEFAULT_DATASET) -> str:
-    """Base URL of the emulator serving ``dataset_dir`` (started on first use)."""
+    """Base URL of the emulator serving ``dataset_dir`` (started on first use).
+
+    Served on the dataset's own port where it can be: payloads carry links to the
+    server, and a server at another address each night would change them, so a night
+    with nothing new would store spaces and pages again and judge their readers anew. A
+    real server keeps its address. If the port is taken, any free one serves."""
     path = ensure_dataset(dataset_dir)
     with _lock:
         running = _running.get(path)
         if running is None:
-            running = server.start(str(path))
+            port = preferred_port(path)
+            running = None
+            if _free(port):
+                try:
+                    running = server.start(str(path), port=port)
+                except (OSError, SystemExit):  # taken since: werkzeug exits when it is
+                    running = None
+            if running is None:
+                running = server.start(str(path))
             _running[path] = running
             atexit.register(running.stop)
         return running.url
+
+
+def _free(port: int) -> bool:
+    """Whether nothing listens on the loopback ``port`` (bound as the server binds)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def stop_all() -> None:

@@ -4,11 +4,14 @@ request's leftovers as the next request, and closes a connection when it must.""
 from __future__ import annotations
 
 import http.client
+import shutil
 import socket
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from dagster_project.sandbox import runtime
 from tests.conftest import HANDMADE
 
 INFO = "/rest/api/2/serverInfo"
@@ -105,3 +108,27 @@ def test_an_idle_connection_stays_usable_between_requests(serve):
     sock.close()
     assert [status for status, _ in replies] == [b"HTTP/1.1 200 OK"] * 2
     assert replies[0][1] == replies[1][1]
+
+
+def test_the_sandbox_serves_a_dataset_at_the_same_address_in_every_run(tmp_path):
+    """Payloads carry links to the server: at a new address each run, a night with
+    nothing new would store spaces and pages again. If the address is taken, any free
+    port serves."""
+    data = tmp_path / "org"
+    shutil.copytree(HANDMADE, data)
+    port = runtime.preferred_port(data)
+    runtime.stop_all()
+    try:
+        first = runtime.sandbox_url(data)
+        runtime.stop_all()  # as the next run would find it
+        assert runtime.sandbox_url(data) == first
+        assert urlsplit(first).port == port
+        runtime.stop_all()
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", port))
+            taken.listen()
+            other = runtime.sandbox_url(data)
+            assert urlsplit(other).port != port
+            assert requests.get(other + INFO, timeout=10).ok
+    finally:
+        runtime.stop_all()
