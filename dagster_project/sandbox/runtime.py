@@ -8,6 +8,7 @@ of an in-process run talks to the same server.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import socket
@@ -69,12 +70,10 @@ def sandbox_url(dataset_dir: str | os.PathLike[str] = DEFAULT_DATASET) -> str:
         running = _running.get(path)
         if running is None:
             port = preferred_port(path)
-            running = None
             if _free(port):
-                try:
+                # taken since the probe: werkzeug exits (SystemExit) rather than raise
+                with contextlib.suppress(OSError, SystemExit):
                     running = server.start(str(path), port=port)
-                except (OSError, SystemExit):  # taken since: werkzeug exits when it is
-                    running = None
             if running is None:
                 running = server.start(str(path))
             _running[path] = running
