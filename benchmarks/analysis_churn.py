@@ -30,20 +30,12 @@ from typing import Any
 
 import duckdb
 
-from dagster_project.definitions import defs
+from dagster_project.definitions import layer_tables
 from dagster_project.lib.asof import parse_as_of
 from dagster_project.lib.chainsql import build_table
 from dagster_project.lib.policy import load_policy
 
-
-def analysis_tables() -> list[str]:
-    """The analysis group's tables, each after the tables it reads."""
-    graph = defs.load_fn().resolve_asset_graph()
-    keys = [k for k in graph.toposorted_asset_keys if k.path[0] == "analysis"]
-    return [k.path[1] for k in keys if graph.get(k).is_materializable]
-
-
-TABLES = analysis_tables()
+TABLES = layer_tables("analysis")
 # Columns that only repeat the run's as_of.
 AS_OF_ECHOES = ("as_of", "detected_at")
 KEYS = ("subject_key", "issue_key", "item_key")

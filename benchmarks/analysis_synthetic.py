@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.definitions import defs
+from dagster_project.definitions import layer_tables
 from dagster_project.lib.asof import parse_as_of
 from dagster_project.lib.chainsql import build_table
 from dagster_project.lib.policy import load_policy
@@ -81,13 +81,6 @@ def build_synthetic(source: Path, out: Path, issues: int, settings: dict) -> int
     return copies
 
 
-def analysis_tables() -> list[str]:
-    """The analysis group's tables, each after the tables it depends on."""
-    graph = defs.load_fn().resolve_asset_graph()
-    keys = [k for k in graph.toposorted_asset_keys if k.path[0] == "analysis"]
-    return [k.path[1] for k in keys if graph.get(k).is_materializable]
-
-
 def run_analysis(db: Path, as_of, settings: dict) -> None:
     policy = load_policy()
     total_wall, total_cpu = time.monotonic(), time.process_time()
@@ -96,7 +89,7 @@ def run_analysis(db: Path, as_of, settings: dict) -> None:
         issues = con.execute("SELECT count(*) FROM chain.work_items").fetchone()[0]
         print(f"issues: {issues:,}; as_of {as_of.isoformat()}; {settings}")
         print(f"  {'asset':28s} {'wall':>8s} {'cpu':>8s} {'rows':>12s} {'peak RSS':>10s}")
-        for table in analysis_tables():
+        for table in layer_tables("analysis"):
             wall, cpu = time.monotonic(), time.process_time()
             rows = build_table(con, "analysis", table, policy, as_of, reuse=False)
             table_metadata(con, f"analysis.{table}", rows)

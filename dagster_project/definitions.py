@@ -16,3 +16,11 @@ def defs() -> dg.Definitions:
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(executor=dg.in_process_executor),
     )
+
+
+def layer_tables(layer: str) -> list[str]:
+    """The tables of one layer (``chain``, ``analysis``), each after the tables it reads:
+    the order to build them in outside a run (snapshots, tests, benchmarks)."""
+    graph = defs.load_fn().resolve_asset_graph()
+    keys = [k for k in graph.toposorted_asset_keys if k.path[0] == layer]
+    return [k.path[1] for k in keys if graph.get(k).is_materializable]

@@ -35,7 +35,7 @@ from functools import cache
 
 import duckdb
 
-from dagster_project.lib.incremental import code_fingerprint
+from dagster_project.lib.incremental import CHAIN_INPUT, RAW_INPUT, code_fingerprint
 from dagster_project.lib.sql import run_sql, sql_text
 
 _ECHO = re.compile(r"\bas_of\(\)\s+AS\s+(\w+)", re.IGNORECASE)
@@ -43,7 +43,6 @@ _UP_TO = re.compile(r"<=\s*as_of\(\)(?!\s*[-+*/|])", re.IGNORECASE)
 _AS_OF = re.compile(r"\bas_of\(\)|getvariable\(\s*'as_of'\s*\)", re.IGNORECASE)
 _TEXT_MOMENT = re.compile(r"(\bAS|::)\s*(TIMESTAMPTZ|TIMESTAMP|DATE)\b", re.IGNORECASE)
 _NULL_MOMENT = re.compile(r"CAST\(\s*NULL\s+AS\s+(TIMESTAMPTZ|TIMESTAMP|DATE)\s*\)", re.IGNORECASE)
-_CHAIN = re.compile(r"\bchain\.([a-z_]+)")
 _ANALYSIS = re.compile(r"\banalysis\.([a-z_]+)")
 # Arithmetic on moments makes moments no chain table holds, which the check between
 # two as_ofs could not see.
@@ -53,7 +52,6 @@ _TIME_ARITHMETIC = re.compile(
     re.IGNORECASE,
 )
 _RAW = re.compile(r"\braw\.([a-z_]+)")
-_RAW_OBJECTS = re.compile(r"raw\.current_objects\('([a-z_]+)',\s*'([a-z_]+)'\)")
 _MOMENT_TYPES = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "DATE")
 
 
@@ -91,9 +89,9 @@ def reads(table: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str
     """The chain tables, the other analysis tables and the raw (source, type) it reads."""
     code = _code(table)
     return (
-        tuple(sorted(set(_CHAIN.findall(code)))),
+        tuple(sorted(set(CHAIN_INPUT.findall(code)))),
         tuple(sorted(set(_ANALYSIS.findall(code)) - {table})),
-        tuple(sorted(set(_RAW_OBJECTS.findall(code)))),
+        tuple(sorted(set(RAW_INPUT.findall(code)))),
     )
 
 

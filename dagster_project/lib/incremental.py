@@ -54,8 +54,10 @@ INCREMENTAL: dict[str, tuple[str, str]] = {
     "page_fields": ("confluence", "page"),
 }
 LIB = Path(__file__).resolve().parent
-_RAW_INPUT = re.compile(r"raw\.current_objects\('([a-z_]+)',\s*'([a-z_]+)'\)")
-_CHAIN_INPUT = re.compile(r"\bchain\.([a-z_]+)")
+# What SQL text reads: current raw objects of a (source, type), chain tables (also
+# read by lib/analysis_reuse.py).
+RAW_INPUT = re.compile(r"raw\.current_objects\('([a-z_]+)',\s*'([a-z_]+)'\)")
+CHAIN_INPUT = re.compile(r"\bchain\.([a-z_]+)")
 # Typed views of reference objects: only the view's columns count, so a project's
 # last_activity_at moving every day does not rebuild what reads its path and branch.
 _VIEWS = ("raw.gitlab_projects",)
@@ -74,13 +76,13 @@ def references(table: str) -> list[tuple[str, str]]:
     """The raw ``(source, type)`` inputs the table reads besides its driving objects
     (all of them for a table built whole)."""
     text = sql_text(f"chain/{table}")
-    return sorted({m for m in _RAW_INPUT.findall(text) if m != INCREMENTAL.get(table)})
+    return sorted({m for m in RAW_INPUT.findall(text) if m != INCREMENTAL.get(table)})
 
 
 def chain_inputs(table: str) -> list[str]:
     """The other chain tables the table's SQL reads (its comments may name others)."""
     code = re.sub(r"--[^\n]*", "", sql_text(f"chain/{table}"))
-    return sorted(set(_CHAIN_INPUT.findall(code)) - {table})
+    return sorted(set(CHAIN_INPUT.findall(code)) - {table})
 
 
 def reference_views(table: str) -> list[str]:

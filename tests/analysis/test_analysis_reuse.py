@@ -12,19 +12,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.definitions import defs
+from dagster_project.definitions import layer_tables
 from dagster_project.lib import analysis_reuse
 from dagster_project.lib.chainsql import build_table
 from dagster_project.lib.policy import Policy, load_policy
 
-
-def analysis_tables() -> list[str]:
-    graph = defs.load_fn().resolve_asset_graph()
-    keys = [k for k in graph.toposorted_asset_keys if k.path[0] == "analysis"]
-    return [k.path[1] for k in keys if graph.get(k).is_materializable]
-
-
-TABLES = analysis_tables()
+TABLES = layer_tables("analysis")
 # The costly per-subject tables, which read nothing that moves with time but waivers.
 KEPT_WHEN_QUIET = {"text_timelines", "linked_pages", "subjects", "requirement_spans",
                    "gate_requirements"}  # fmt: skip

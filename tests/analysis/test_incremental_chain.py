@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import duckdb
 import pytest
 
-from dagster_project.definitions import defs
+from dagster_project.definitions import layer_tables
 from dagster_project.lib.chainsql import build_table
 from dagster_project.lib.incremental import INCREMENTAL, chain_inputs, references
 from dagster_project.lib.policy import load_policy
@@ -27,14 +27,7 @@ def rows(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
     return con.execute(f"SELECT * FROM chain.{table} ORDER BY ALL").fetchall()  # noqa: S608
 
 
-def chain_tables() -> list[str]:
-    """The chain group's tables, each after the tables it reads."""
-    graph = defs.load_fn().resolve_asset_graph()
-    keys = [k for k in graph.toposorted_asset_keys if k.path[0] == "chain"]
-    return [k.path[1] for k in keys if graph.get(k).is_materializable]
-
-
-CHAIN = chain_tables()
+CHAIN = layer_tables("chain")
 
 
 def builds(con: duckdb.DuckDBPyConnection, tables=INCREMENTAL) -> dict[str, bool]:

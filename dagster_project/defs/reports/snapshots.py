@@ -24,13 +24,13 @@ from dagster_project.lib.policy import load_policy
 def build_order() -> list[tuple[str, str]]:
     """The chain and analysis tables in dependency order, from the code location's graph
     (read at run time: this module is part of it)."""
-    from dagster_project.definitions import defs
+    from dagster_project.definitions import layer_tables
 
-    keys = defs.load_fn().resolve_asset_graph().toposorted_asset_keys
     return [
-        (k.path[0], k.path[1])
-        for k in keys
-        if len(k.path) == 2 and k.path[0] in REBUILT and k.path[1] != "ingest_completeness"
+        (layer, table)
+        for layer in REBUILT  # no chain table reads an analysis one
+        for table in layer_tables(layer)
+        if table != "ingest_completeness"
     ]
 
 
