@@ -1,5 +1,9 @@
 -- Raw layer: every API object as received, append-only. A changed object adds a row,
 -- an unchanged one does not; a deleted one gets a tombstone row (deleted = true).
+-- Payloads are stored with ZSTD: left to choose, DuckDB compresses these large JSON
+-- texts with DICT_FSST, about five times larger and three times slower to write (a
+-- day's 5,000 changed Jira issues, 48 MB of JSON: 1.7 s against 0.1 s at the commit).
+-- A database from before is converted once (lib/rawstore.py, ensure_raw_schema).
 CREATE SCHEMA IF NOT EXISTS raw;
 CREATE SEQUENCE IF NOT EXISTS raw.raw_id_seq;
 
@@ -10,7 +14,7 @@ CREATE TABLE IF NOT EXISTS raw.objects (
     object_key   VARCHAR NOT NULL,     -- natural key (issue key, <project_id>!<iid>, page id...)
     parent_key   VARCHAR,              -- the object it was fetched under, if any
     content_hash VARCHAR NOT NULL,     -- sha256 of the canonical JSON payload
-    payload      JSON,                 -- NULL on a tombstone
+    payload      JSON USING COMPRESSION ZSTD,  -- NULL on a tombstone
     deleted      BOOLEAN NOT NULL DEFAULT false,
     fetched_at   TIMESTAMPTZ NOT NULL,
     run_id       VARCHAR NOT NULL
@@ -64,7 +68,7 @@ CREATE TABLE IF NOT EXISTS raw.quarantine (
     object_type  VARCHAR NOT NULL,
     object_key   VARCHAR,
     reason       VARCHAR NOT NULL,
-    payload      JSON,
+    payload      JSON USING COMPRESSION ZSTD,
     fetched_at   TIMESTAMPTZ NOT NULL,
     run_id       VARCHAR NOT NULL,
     seq          BIGINT DEFAULT nextval('raw.arrival_seq')

@@ -387,3 +387,79 @@ def test_the_raw_schema_runs_again_only_for_another_version_of_its_text(con):
     ensure_raw_schema(con)
     assert "live_listings" in views(con)
     assert con.execute("SELECT count(*) FROM raw.schema_applied").fetchall() == [(1,)]
+
+
+def payload_compression(con, table: str) -> set[str]:
+    con.execute("CHECKPOINT")
+    sql = (
+        f"SELECT DISTINCT compression FROM pragma_storage_info('raw.{table}') "  # noqa: S608
+        "WHERE column_name = 'payload' AND compression <> 'Constant'"
+    )
+    return {c for (c,) in con.execute(sql).fetchall()}
+
+
+def large_issue(n: int) -> dict:
+    """A payload the size of a Jira issue with its changelog (about 10 kB)."""
+    return {"key": f"A-{n}", "changelog": [{"id": i, "body": f"text {n} {i} " * 40}
+                                           for i in range(20)]}  # fmt: skip
+
+
+def test_payloads_are_stored_with_zstd(con):
+    store = RawStore(con, "jira", "run-1")
+    store.commit(Batch(objects=[RawObject("issue", f"A-{n}", large_issue(n)) for n in range(300)]))
+    store.commit(Batch(quarantined=[Quarantined("issue", "A-x", "bad", large_issue(-1))]))
+    assert payload_compression(con, "objects") == {"ZSTD"}
+    assert payload_compression(con, "quarantine") == {"ZSTD"}
+
+
+def test_a_database_from_before_zstd_payloads_is_converted_once_losing_nothing(tmp_path):
+    """A raw table created before payloads were ZSTD is rewritten on the next schema
+    run: same rows in the same order, same key and defaults, ZSTD from then on."""
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    ensure_raw_schema(con)
+    store = RawStore(con, "jira", "run-1")
+    store.commit(Batch(objects=[RawObject("issue", f"A-{n}", large_issue(n)) for n in range(300)]))
+    store.commit(Batch(objects=[RawObject("issue", "A-1", {"key": "A-1", "v": 2})]))
+    store.commit(Batch(quarantined=[Quarantined("issue", "A-x", "bad", {"x": 1})]))
+    # The same tables as an older version created them: payload JSON, compression left
+    # to DuckDB (DICT_FSST for these texts).
+    for table in ("objects", "quarantine"):
+        ddl = con.execute(
+            "SELECT sql FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = ?",
+            [table],
+        ).fetchone()[0]
+        con.execute(f"ALTER TABLE raw.{table} RENAME TO {table}_x")
+        con.execute(ddl.replace(" USING COMPRESSION ZSTD", ""))
+        con.execute(f"INSERT INTO raw.{table} SELECT * FROM raw.{table}_x")  # noqa: S608
+        con.execute(f"DROP TABLE raw.{table}_x")
+    assert payload_compression(con, "objects") == {"DICT_FSST"}
+    before = {
+        t: con.execute(f"SELECT * FROM raw.{t}").fetchall()  # noqa: S608
+        for t in ("objects", "quarantine")
+    }
+    con.execute("UPDATE raw.schema_applied SET digest = 'an older version'")
+
+    ensure_raw_schema(con)
+
+    for table, rows_before in before.items():
+        rows_after = con.execute(f"SELECT * FROM raw.{table}").fetchall()  # noqa: S608
+        assert rows_after == rows_before  # in the same order too
+    assert payload_compression(con, "objects") == {"ZSTD"}
+    assert {t for (t,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw'").fetchall()
+    } >= {"objects", "quarantine", "current"}  # fmt: skip
+    with pytest.raises(duckdb.ConstraintException):  # the primary key came along
+        con.execute("INSERT INTO raw.objects SELECT * FROM raw.objects LIMIT 1")
+    stored = RawStore(con, "jira", "run-2").commit(
+        Batch(objects=[RawObject("issue", "A-2", {"key": "A-2", "v": 3})])
+    )
+    assert stored.stored == 1  # the raw_id default (the sequence) came along
+    assert con.execute(
+        "SELECT max(raw_id) = (SELECT raw_id FROM raw.current WHERE object_key = 'A-2') "
+        "FROM raw.objects"
+    ).fetchone() == (True,)
+    assert con.execute("SELECT payload->>'$.v' FROM raw.latest WHERE object_key = 'A-1'"
+                       ).fetchone() == ("2",)  # fmt: skip
+    digest = con.execute("SELECT digest FROM raw.schema_applied").fetchone()
+    ensure_raw_schema(con)  # converted once: nothing left to rewrite
+    assert con.execute("SELECT digest FROM raw.schema_applied").fetchone() == digest
