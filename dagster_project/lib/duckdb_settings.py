@@ -6,12 +6,6 @@ settings are configuration (``DRIFTGATE_DUCKDB_MEMORY_LIMIT``, ``..._THREADS``,
 ``..._TEMP_DIR``), passed to every connection the product opens: the main database and
 the staging stores. Unset keeps DuckDB's own default (its spill folder is then
 ``<database>.tmp`` beside the file). A bad value names the variable.
-
-One setting is not configuration: text is compressed with ZSTD (``force_compression``),
-which DuckDB applies to string columns only; other types keep the encoding it chooses.
-Left to choose, DuckDB 2.0 compresses text with DICT_FSST: at 100,000 issues the
-analysis tables took 8.9 s to build and 3.6 times the blocks, against 8.4 s with ZSTD,
-and a day's raw payloads 1.7 s more at the load (docs/decisions.md, "Raw layer").
 """
 
 from __future__ import annotations
@@ -34,10 +28,9 @@ class SettingError(ValueError):
 
 
 def duckdb_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The DuckDB ``config`` for ``duckdb.connect``: ZSTD for text, and of the three
-    configurable settings only those that are set."""
+    """The DuckDB ``config`` for ``duckdb.connect``: only the settings that are set."""
     env = os.environ if env is None else env
-    config: dict[str, Any] = {"force_compression": "zstd"}
+    config: dict[str, Any] = {}
     memory = (env.get(SETTINGS_VARS["memory_limit"]) or "").strip()
     if memory:
         if not _SIZE.match(memory):

@@ -1,5 +1,5 @@
 """DuckDB's memory ceiling, threads and spill folder come from the environment and
-reach every connection the product opens, with ZSTD for text."""
+reach every connection the product opens."""
 
 from __future__ import annotations
 
@@ -16,20 +16,19 @@ from dagster_project.lib.staging import unit_store
 
 SETTINGS = (
     "SELECT current_setting('memory_limit'), current_setting('threads'), "
-    "current_setting('temp_directory'), current_setting('force_compression')"
+    "current_setting('temp_directory')"
 )
 
 
 def test_only_what_is_set_is_passed() -> None:
-    zstd = {"force_compression": "zstd"}
-    assert duckdb_config({}) == zstd
+    assert duckdb_config({}) == {}
     assert duckdb_config(
         {
             "DRIFTGATE_DUCKDB_MEMORY_LIMIT": "1.5GB",
             "DRIFTGATE_DUCKDB_THREADS": "2",
             "DRIFTGATE_DUCKDB_TEMP_DIR": "/var/tmp/dg",
         }
-    ) == {"memory_limit": "1.5GB", "threads": 2, "temp_directory": "/var/tmp/dg", **zstd}
+    ) == {"memory_limit": "1.5GB", "threads": 2, "temp_directory": "/var/tmp/dg"}
 
 
 @pytest.mark.parametrize(
@@ -54,7 +53,7 @@ def test_the_resource_and_the_staging_stores_use_the_settings(
     monkeypatch.setenv("DRIFTGATE_DUCKDB_TEMP_DIR", str(tmp_path / "spill"))
     config = source_resources()["duckdb"].connection_config
     database = DuckDBResource(database=str(tmp_path / "db.duckdb"), connection_config=config)
-    expected = ("286.1 MiB", 1, str(tmp_path / "spill"), "zstd")
+    expected = ("286.1 MiB", 1, str(tmp_path / "spill"))
     with database.get_connection() as con:
         assert con.execute(SETTINGS).fetchone() == expected
     unit = Unit("jira", "all", "all", Policy())
