@@ -2,6 +2,7 @@
 pages and merge requests: compliant, late, violated, not_applicable, waived, and the
 boundaries (same minute, a requirement removed after the trigger, a waiver expiring)."""
 
+import json
 from datetime import date
 
 import pytest
@@ -97,6 +98,15 @@ def test_requirement_removed_after_the_trigger_keeps_the_verdict_at_the_trigger(
     summary = rows(con, "SELECT summary FROM analysis.findings WHERE subject_key = 'WEB-1' "
                         "AND rule_id = 'story_without_acceptance_criteria'")[0][0]  # fmt: skip
     assert "was there until 2026-03-07" in summary
+    # the evidence names what held until then: the span that ended last
+    last_evidence, span_evidence = rows(con, """
+        SELECT f.evidence->'$.last_evidence',
+               (SELECT arg_max(evidence, held_until) FROM analysis.requirement_spans
+                WHERE subject_key = 'WEB-1' AND requirement = 'acceptance_criteria')
+        FROM analysis.findings f
+        WHERE f.subject_key = 'WEB-1' AND f.rule_id = 'story_without_acceptance_criteria'
+    """)[0]  # fmt: skip
+    assert last_evidence is not None and json.loads(last_evidence) == json.loads(span_evidence)
 
 
 def test_placeholder_criteria_do_not_count_and_v3_adf_edge_table_does(tmp_path):

@@ -12,10 +12,20 @@ spans AS (
     -- only the spans of subjects in some rule's scope, for that rule's requirement
     SELECT sp.subject_type, sp.subject_key, sp.requirement,
            bool_or(sp.held_until IS NULL) AS held_now,
-           max(sp.held_until)             AS last_held_until,
-           arg_max(sp.evidence, {t: sp.held_until, k: sp.evidence::VARCHAR}) AS last_evidence
+           max(sp.held_until)             AS last_held_until
     FROM analysis.requirement_spans sp
     SEMI JOIN scoped c USING (subject_type, subject_key, requirement)
+    WHERE sp.held_from <= as_of()
+    GROUP BY ALL
+),
+last_evidence AS (
+    -- the evidence of the span that ended last, read only where the requirement no
+    -- longer holds (the evidence texts are most of the spans' bytes)
+    SELECT sp.subject_type, sp.subject_key, sp.requirement,
+           arg_max(sp.evidence, {t: sp.held_until, k: sp.evidence::VARCHAR}) AS last_evidence
+    FROM analysis.requirement_spans sp
+    SEMI JOIN (SELECT * FROM spans WHERE NOT held_now) s
+        USING (subject_type, subject_key, requirement)
     WHERE sp.held_from <= as_of()
     GROUP BY ALL
 ),
@@ -61,12 +71,15 @@ SELECT
         epics: c.epics,
         linked_issues: c.linked_issues,
         held_until: sp.last_held_until,
-        last_evidence: sp.last_evidence
+        last_evidence: le.last_evidence
     })                                                           AS evidence,
     c.project,
     c.web_url
 FROM scoped c
 LEFT JOIN spans sp ON sp.subject_type = c.subject_type AND sp.subject_key = c.subject_key
                   AND sp.requirement = c.requirement
+LEFT JOIN last_evidence le ON le.subject_type = c.subject_type
+                          AND le.subject_key = c.subject_key
+                          AND le.requirement = c.requirement
 LEFT JOIN looked_for l ON l.requirement = c.requirement
 WHERE NOT coalesce(sp.held_now, false)
