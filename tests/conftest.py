@@ -1,4 +1,5 @@
-"""Shared fixtures: the emulator served on a free loopback port, and the real payloads."""
+"""Shared fixtures: the emulator served on a free loopback port, and the real payloads;
+how DuckDB stored a table's text."""
 
 from __future__ import annotations
 
@@ -61,3 +62,15 @@ def real_fixtures() -> Path:
             pytest.fail(f"{reason}: CI must run the real-data tests")
         pytest.skip(reason)
     return REAL_FIXTURES
+
+
+def text_compressions(con, table: str, column: str | None = None) -> set[str]:
+    """How DuckDB compressed the text of ``table`` (one ``column``, or every string
+    column) once checkpointed, columns of one value aside."""
+    con.execute("CHECKPOINT")
+    sql = (
+        f"SELECT DISTINCT compression FROM pragma_storage_info('{table}') "  # noqa: S608
+        "WHERE segment_type IN ('VARCHAR', 'JSON') AND compression <> 'Constant' "
+        "AND column_name = coalesce(?, column_name)"
+    )
+    return {c for (c,) in con.execute(sql, [column]).fetchall()}

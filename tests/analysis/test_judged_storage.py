@@ -8,15 +8,7 @@ import pytest
 from dagster_project.lib import chainsql
 from dagster_project.lib.chainsql import build_table
 from dagster_project.lib.policy import load_policy
-
-
-def text_compression(con, table: str) -> set[str]:
-    con.execute("CHECKPOINT")
-    sql = (
-        f"SELECT DISTINCT compression FROM pragma_storage_info('{table}') "  # noqa: S608
-        "WHERE segment_type IN ('VARCHAR', 'JSON') AND compression <> 'Constant'"
-    )
-    return {c for (c,) in con.execute(sql).fetchall()}
+from tests.conftest import text_compressions
 
 
 def setting(con) -> str:
@@ -28,10 +20,10 @@ def test_a_judged_table_stores_its_text_with_zstd_and_leaves_the_setting_as_it_w
 ):
     con, as_of = judged_copy
     build_table(con, "analysis", "requirement_spans", load_policy(), as_of, reuse=False)
-    assert text_compression(con, "analysis.requirement_spans") == {"ZSTD"}
+    assert text_compressions(con, "analysis.requirement_spans") == {"ZSTD"}
     assert setting(con) == "auto"
     con.execute("CREATE TABLE chain.copied AS SELECT * FROM analysis.requirement_spans")
-    assert "ZSTD" not in text_compression(con, "chain.copied")
+    assert "ZSTD" not in text_compressions(con, "chain.copied")
 
 
 def test_a_failed_build_leaves_the_setting_as_it_was(judged_copy, monkeypatch):

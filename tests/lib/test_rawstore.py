@@ -21,7 +21,7 @@ from dagster_project.lib.rawstore import (
     content_hash,
     ensure_raw_schema,
 )
-from tests.conftest import REAL_FIXTURES
+from tests.conftest import REAL_FIXTURES, text_compressions
 
 
 @pytest.fixture
@@ -390,12 +390,7 @@ def test_the_raw_schema_runs_again_only_for_another_version_of_its_text(con):
 
 
 def payload_compression(con, table: str) -> set[str]:
-    con.execute("CHECKPOINT")
-    sql = (
-        f"SELECT DISTINCT compression FROM pragma_storage_info('raw.{table}') "  # noqa: S608
-        "WHERE column_name = 'payload' AND compression <> 'Constant'"
-    )
-    return {c for (c,) in con.execute(sql).fetchall()}
+    return text_compressions(con, f"raw.{table}", "payload")
 
 
 def large_issue(n: int) -> dict:
