@@ -36,7 +36,7 @@ from functools import cache
 import duckdb
 
 from dagster_project.lib.incremental import CHAIN_INPUT, RAW_INPUT, code_fingerprint
-from dagster_project.lib.sql import run_sql, sql_text
+from dagster_project.lib.sql import run_sql, sql_code, sql_text, transaction
 
 _ECHO = re.compile(r"\bas_of\(\)\s+AS\s+(\w+)", re.IGNORECASE)
 _UP_TO = re.compile(r"<=\s*as_of\(\)(?!\s*[-+*/|])", re.IGNORECASE)
@@ -58,7 +58,7 @@ _MOMENT_TYPES = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "DATE")
 @cache
 def _code(table: str) -> str:
     """The table's SQL (its rule files included) without comments."""
-    return re.sub(r"--[^\n]*", "", sql_text(f"analysis/{table}"))
+    return sql_code(f"analysis/{table}")
 
 
 @cache
@@ -185,8 +185,7 @@ def kept(con: duckdb.DuckDBPyConnection, table: str, fingerprint_: str, as_of: d
         return False
     if moments_between(con, table, last[1], as_of):
         return False
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if last[1] != as_of:
             columns = ", ".join(f'"{c}" = $as_of' for c in echoes(table))
             con.execute(f"UPDATE analysis.{table} SET {columns}", {"as_of": as_of})  # noqa: S608
@@ -195,10 +194,6 @@ def kept(con: duckdb.DuckDBPyConnection, table: str, fingerprint_: str, as_of: d
             "WHERE table_name = ?",
             [as_of, table],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return True
 
 

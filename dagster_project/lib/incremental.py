@@ -34,7 +34,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.lib.sql import run_sql, sql_text
+from dagster_project.lib.sql import run_sql, sql_code, sql_text, transaction
 
 # Table -> the raw (source, type) its rows' raw_id names. Every other raw input of the
 # table's SQL is a reference input: a change there rebuilds the table whole.
@@ -81,8 +81,7 @@ def references(table: str) -> list[tuple[str, str]]:
 
 def chain_inputs(table: str) -> list[str]:
     """The other chain tables the table's SQL reads (its comments may name others)."""
-    code = re.sub(r"--[^\n]*", "", sql_text(f"chain/{table}"))
-    return sorted(set(CHAIN_INPUT.findall(code)) - {table})
+    return sorted(set(CHAIN_INPUT.findall(sql_code(f"chain/{table}"))) - {table})
 
 
 def reference_views(table: str) -> list[str]:
@@ -136,8 +135,7 @@ def build_chain_table(con: duckdb.DuckDBPyConnection, table: str, policy_json: s
     driving = INCREMENTAL.get(table)
     if not full and (driving is None or not _has_changes(con, table, *driving)):
         return "unchanged"
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if full:
             _run(con, sql_text(f"chain/{table}"))
             con.execute("DELETE FROM chain_state.inputs WHERE table_name = ?", [table])
@@ -151,10 +149,6 @@ def build_chain_table(con: duckdb.DuckDBPyConnection, table: str, policy_json: s
                 [table, *driving, table],
             )
         _mark_built(con, table, fingerprint_, full=full)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return "full" if full else "changes"
 
 

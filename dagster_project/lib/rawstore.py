@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from dagster_project.lib.current_digests import CurrentDigests
-from dagster_project.lib.sql import run_sql, sql_text
+from dagster_project.lib.sql import run_sql, sql_text, transaction
 
 # Keys that change on every read without the object changing.
 VOLATILE_KEYS = {"lastViewed"}
@@ -733,15 +733,10 @@ def _payloads_in_zstd(con: duckdb.DuckDBPyConnection) -> None:
         if not _PLAIN_PAYLOAD.search(ddl):
             continue
         before = f"{table}_before_zstd"
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(f"ALTER TABLE raw.{table} RENAME TO {before}")
             con.execute(_PLAIN_PAYLOAD.sub("payload JSON USING COMPRESSION ZSTD", ddl))
             # no ORDER BY: the copy keeps insertion order, and sorting the payloads
             # would hold them all in memory at once
             con.execute(f"INSERT INTO raw.{table} SELECT * FROM raw.{before}")  # noqa: S608
             con.execute(f"DROP TABLE raw.{before}")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise

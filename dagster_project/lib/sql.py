@@ -8,7 +8,9 @@ multi-statement string committed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -92,3 +94,21 @@ def _identifier(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"bad SQL variable name {name!r}")
     return name
+
+
+def sql_code(name: str) -> str:
+    """``sql_text(name)`` without its comments: what the SQL reads, not what it says."""
+    return re.sub(r"--[^\n]*", "", sql_text(name))
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One explicit transaction around the block: committed when it ends, rolled back
+    when it raises (a failed commit included)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise

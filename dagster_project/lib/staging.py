@@ -50,6 +50,7 @@ import duckdb
 from dagster_project.lib.pipelined_store import PipelinedStore
 from dagster_project.lib.rawstore import RawStore, ensure_raw_schema
 from dagster_project.lib.scopes import Unit
+from dagster_project.lib.sql import transaction
 
 RECONCILE = "reconcile"  # the watermark each source sets when a full listing completed
 # Listings every unit makes of the same objects: not per unit.
@@ -179,13 +180,8 @@ def load_units(
             con.execute(f"ATTACH '{quoted}' AS {alias} (READ_ONLY)")
             aliases.append(alias)
             attached.append(_describe(con, source, ordinal, unit, alias))
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             _load(con, source, attached, run_id, now, counts)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         for alias in aliases:
             con.execute(f"DETACH {alias}")
