@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from dagster_project.lib.current_digests import CurrentDigests
@@ -39,8 +40,32 @@ VOLATILE_KEYS = {"lastViewed"}
 _VOLATILE_MARKERS = tuple(json.dumps(k, ensure_ascii=False) for k in sorted(VOLATILE_KEYS))
 
 
+# Where orjson's text may differ from json.dumps's: Python writes a float below 1e-4 in
+# exponent form (1e-05), orjson in fixed form (0.00001) down to 1e-7 and then as 1e-7.
+# Searched from the literal "e-" (a character-class regex would cost more than the dump);
+# a string holding such text only costs the slower path.
+_ORJSON_EXPONENT = re.compile(r"e-(?<=[0-9]e-)[0-9]")
+
+
+def _orjson_may_differ(text: str) -> bool:
+    return "0.0000" in text or _ORJSON_EXPONENT.search(text) is not None
+
+
 def canonical_json(payload: Any) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Keys sorted, no spaces, non-ASCII as is: the text a payload's digest is taken of.
+
+    Written by orjson and, where its text could differ (a float below 1e-4, an
+    integer beyond 64 bits, a lone surrogate), by json.dumps, so the digests of objects
+    stored before stay the same. NaN and infinities, which JSON cannot carry (DuckDB's
+    JSON type refuses them), come out as null.
+    """
+    try:
+        text = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        text = None
+    if text is None or _orjson_may_differ(text):
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text
 
 
 def _strip(value: Any) -> Any:
@@ -105,6 +130,9 @@ class ListingRecord:
     reported: int | None
     full: bool
     scope: str = "*"
+    # When the listing was recorded, not when its batch commits: listings committed
+    # together (lib/pipelined_store.py) keep their order, which "latest" is read by.
+    listed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -180,6 +208,11 @@ class RawStore:
         ensure_raw_schema(con)
 
     # -- reads ------------------------------------------------------------------------
+    def committed(self) -> RawStore:
+        """The store as committed: this one, which commits as it is called (see
+        ``PipelinedStore.committed``)."""
+        return self
+
     def watermark(self, object_type: str, scope: str = "*") -> datetime | None:
         row = self.con.execute(
             "SELECT watermark FROM raw.watermarks WHERE source = ? AND object_type = ? "
@@ -590,7 +623,7 @@ class RawStore:
             "INSERT INTO raw.listings (run_id, source, object_type, scope, full_listing, "
             "reported, listed, listed_at) SELECT ?, ?, unnest(?::VARCHAR[]), "
             "unnest(?::VARCHAR[]), unnest(?::BOOLEAN[]), unnest(?::BIGINT[]), "
-            "unnest(?::BIGINT[]), ?",
+            "unnest(?::BIGINT[]), unnest(?::TIMESTAMPTZ[])",
             [
                 self.run_id,
                 self.source,
@@ -599,7 +632,7 @@ class RawStore:
                 [r.full for r in listings],
                 [r.reported for r in listings],
                 [r.listed for r in listings],
-                datetime.now(UTC),
+                [r.listed_at for r in listings],
             ],
         )
 

@@ -14,6 +14,9 @@ import duckdb
 import pytest
 import requests
 
+from dagster_project.lib.pipelined_store import PipelinedStore
+from dagster_project.lib.rawstore import Batch, RawObject, RawStore
+from dagster_project.lib.sources.jira_source import LINK_HISTORY, _LinkState
 from dagster_project.lib.staging import staging_dir
 from tests.conftest import HANDMADE, sandbox_stats
 from tests.ingest.harness import copy_dataset, kill_midway, materialize, staged, table
@@ -313,6 +316,40 @@ def test_remote_links_are_read_only_where_the_changelog_shows_a_change(serve, tm
     fresh = tmp_path / "fresh.duckdb"
     materialize(second.url, fresh, JIRA_CHAIN)
     assert chain_state(db) == chain_state(fresh)
+
+
+def test_a_page_compares_with_what_this_run_handed_over_before_it_is_committed(tmp_path):
+    """A listing page compares its issues with the committed store overlaid with what the
+    run handed over since: an issue listed twice in one run (updated while it was read)
+    is compared with its first delivery even while that still waits for the writer."""
+    con = duckdb.connect(str(tmp_path / "store.duckdb"))
+    raw = RawStore(con, "jira", "run-1")
+    was = [["1", "", "10003"]]
+    raw.commit(
+        Batch(
+            objects=[
+                RawObject("issue", "PAY-2", {"key": "PAY-2"}, parts={LINK_HISTORY: was}),
+                RawObject("remotelink", "PAY-2", {"links": []}, parent_key="PAY-2"),
+            ]
+        )
+    )
+    store = PipelinedStore(raw)
+    links = _LinkState(store)
+    assert links.before(["PAY-2", "WEB-3"]) == ({"PAY-2": (("1", "", "10003"),)}, {"PAY-2"})
+
+    now = [["1", "", "10003"], ["7", "10003", ""]]
+    handed = [
+        RawObject("issue", "PAY-2", {"key": "PAY-2", "v": 2}, parts={LINK_HISTORY: now}),
+        RawObject("issue", "WEB-3", {"key": "WEB-3"}, parts={LINK_HISTORY: [["8", "", "1"]]}),
+        RawObject("remotelink", "WEB-3", {"links": [1]}, parent_key="WEB-3"),
+    ]
+    links.handed(handed)  # not committed: the committed store still has PAY-2 as it was
+    assert store.committed().kept_parts("issue", ["PAY-2"], LINK_HISTORY) == {"PAY-2": was}
+    history, linked = links.before(["PAY-2", "WEB-3"])
+    assert history == {"PAY-2": tuple(map(tuple, now)), "WEB-3": (("8", "", "1"),)}
+    assert linked == {"PAY-2", "WEB-3"}
+    store.close()
+    con.close()
 
 
 def test_every_issue_has_a_remote_link_object_fetched_or_known_empty(serve, tmp_path):

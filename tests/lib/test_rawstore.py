@@ -458,3 +458,36 @@ def test_a_database_from_before_zstd_payloads_is_converted_once_losing_nothing(t
     digest = con.execute("SELECT digest FROM raw.schema_applied").fetchone()
     ensure_raw_schema(con)  # converted once: nothing left to rewrite
     assert con.execute("SELECT digest FROM raw.schema_applied").fetchone() == digest
+
+
+def python_json(payload) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"b": 1, "a": [{"z": 1, "é": 2, "e": 3, "Z": 4}], "ü": None, "t": True},
+        {"small": [1e-05, 1.5e-07, -3e-300, 9.99e-05, 0.0001, 5e-324]},
+        {"large": [1e16, 1e22, 1.7976931348623157e308, 1000000000000000.0, -0.0, 0.1]},
+        {"int": [2**63, -(2**63), 2**70, -(2**64), 0]},
+        {"text": '\x00\x1f\x7f\u2028 é "\\ \b\f\n\r\t 1e-5 0.00001 日本'},
+        {"surrogate": "\ud800"},
+        [],
+        "",
+    ],
+    ids=["keys", "small-floats", "large-floats", "big-ints", "text", "surrogate", "list", "str"],
+)
+def test_canonical_json_is_what_json_dumps_writes(payload):
+    """Digests of objects stored before stay the same: the fast writer's text is the one
+    json.dumps writes, including where it would differ (floats below 1e-4, integers
+    beyond 64 bits, lone surrogates), which then take json.dumps."""
+    assert canonical_json(payload) == python_json(payload)
+
+
+def test_canonical_json_of_every_real_payload_is_what_json_dumps_writes(real_fixtures):
+    paths = sorted(real_fixtures.rglob("*.json"))
+    assert paths
+    for path in paths:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        assert canonical_json(payload) == python_json(payload), path

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -280,6 +281,7 @@ def ingest_jira(source: JiraSource, store: RawStore, *, now: datetime) -> JiraFe
     full = mark is None
     jql = source._jql(mark or EPOCH)
     stored_updated = _stored_updated(store)
+    links = _LinkState(store)
     listed = 0
     for issues, total in read_ahead(source.search_pages(jql)):
         result.pages += 1
@@ -302,7 +304,7 @@ def ingest_jira(source: JiraSource, store: RawStore, *, now: datetime) -> JiraFe
                 continue  # re-delivered by the overlap window, unchanged
             _complete_changelog(source, raw, result)
             changed[issue.key] = raw
-        batch.objects.extend(_issue_objects(source, store, changed, result))
+        batch.objects.extend(_issue_objects(source, links, changed, result))
         if newest is not None:
             batch.watermarks[("issue", "*")] = newest
         store.commit(batch)
@@ -326,9 +328,40 @@ def _stored_updated(store: RawStore) -> dict[str, str]:
     return store.current_part("issue", UPDATED, "$.fields.updated")
 
 
+class _LinkState:
+    """The remote-link state a page's issues are compared with: what the store had
+    committed, overlaid with what this run handed over since. A page need not wait for
+    the previous page's commit (``PipelinedStore.committed``)."""
+
+    def __init__(self, store: RawStore):
+        self.store = store
+        self.history: dict[str, tuple[tuple[str, str, str], ...]] = {}  # handed over
+        self.linked: set[str] = set()  # issues whose remote links were handed over
+
+    def before(
+        self, keys: Iterable[str]
+    ) -> tuple[dict[str, tuple[tuple[str, str, str], ...]], set[str]]:
+        """Each key's last link history (empty when none) and the keys with stored links."""
+        keys = list(keys)
+        unseen = [key for key in keys if key not in self.history]
+        reads = self.store.committed()
+        history = _stored_link_history(reads, unseen) if unseen else {}
+        history.update((key, self.history[key]) for key in keys if key in self.history)
+        linked = {key for key in keys if key in self.linked}
+        linked |= reads.holds("remotelink", [key for key in keys if key not in linked])
+        return history, linked
+
+    def handed(self, objects: list[RawObject]) -> None:
+        for o in objects:
+            if o.object_type == "remotelink":
+                self.linked.add(o.object_key)
+            elif o.parts is not None:
+                self.history[o.object_key] = tuple(tuple(i) for i in o.parts[LINK_HISTORY])
+
+
 def _issue_objects(
     source: JiraSource,
-    store: RawStore,
+    links: _LinkState,
     changed: dict[str, dict[str, Any]],
     result: JiraFetchResult,
 ) -> list[RawObject]:
@@ -339,8 +372,7 @@ def _issue_objects(
         key: remote_link_history((raw.get("changelog") or {}).get("histories"))
         for key, raw in changed.items()
     }
-    before = _stored_link_history(store, changed)
-    stored_links = set(store.holds("remotelink", changed))
+    before, stored_links = links.before(changed)
     to_fetch = [
         key
         for key in changed
@@ -358,13 +390,14 @@ def _issue_objects(
         }
         objects.append(RawObject("issue", key, raw, parts=parts))
         if key in fetched:
-            links = fetched[key]
+            links_now = fetched[key]
         elif key in stored_links:
             continue  # the stored links still hold
         else:
-            links = []  # no remote link in the changelog: none, and no request
-        payload = {"issue_key": key, "links": links}
+            links_now = []  # no remote link in the changelog: none, and no request
+        payload = {"issue_key": key, "links": links_now}
         objects.append(RawObject("remotelink", key, payload, parent_key=key))
+    links.handed(objects)
     return objects
 
 
@@ -375,7 +408,7 @@ UPDATED = "updated"  # kept too: the next fetch compares the listing with it
 
 
 def _stored_link_history(
-    store: RawStore, keys: dict[str, Any]
+    store: RawStore, keys: Iterable[str]
 ) -> dict[str, tuple[tuple[str, str, str], ...]]:
     """The remote-link items of the stored version of each key: kept with it, or read
     from its changelog when it was stored without them (by an earlier version)."""
