@@ -70,6 +70,10 @@ def test_leaving_a_unit_store_writes_its_last_batch(tmp_path):
         assert staged.execute("SELECT object_key FROM raw.current").fetchall() == [("A-1",)]
 
 
+def hand_over(store: PipelinedStore, key: str, version: int) -> None:
+    store.commit(Batch(objects=[RawObject("issue", key, {"v": version})]))
+
+
 class HeldWriter:
     """A store whose first commit waits until ``release`` (at the latest after a few
     seconds, so a caller that waits for the writer makes the test fail, not hang), and
@@ -101,7 +105,7 @@ def test_batches_handed_over_while_the_writer_is_busy_commit_as_one(con):
     held = HeldWriter(con)
     store = held.store
     t0 = datetime(2026, 3, 2, tzinfo=UTC)
-    store.commit(Batch(objects=[RawObject("issue", "A-1", {"v": 1})]))
+    hand_over(store, "A-1", 1)
     for n, mark in ((2, t0 + timedelta(hours=2)), (3, t0), (4, t0 + timedelta(hours=1))):
         store.commit(
             Batch(
@@ -127,10 +131,10 @@ def test_batches_handed_over_while_the_writer_is_busy_commit_as_one(con):
 def test_a_batch_repeating_an_object_or_tombstoning_children_is_not_grouped(con):
     held = HeldWriter(con)
     store = held.store
-    store.commit(Batch(objects=[RawObject("issue", "A-1", {"v": 1})]))
-    store.commit(Batch(objects=[RawObject("issue", "A-2", {"v": 1})]))
+    hand_over(store, "A-1", 1)
+    hand_over(store, "A-2", 1)
     threading.Timer(0.2, held.release.set).start()
-    store.commit(Batch(objects=[RawObject("issue", "A-2", {"v": 2})]))  # waits its turn
+    hand_over(store, "A-2", 2)  # waits its turn
     store.commit(
         Batch(
             objects=[RawObject("remotelink", "A-1", {"v": 1}, parent_key="A-1")],
@@ -147,11 +151,11 @@ def test_a_batch_repeating_an_object_or_tombstoning_children_is_not_grouped(con)
 def test_a_group_holds_at_most_group_objects(con):
     held = HeldWriter(con, group_objects=2)
     store = held.store
-    store.commit(Batch(objects=[RawObject("issue", "A-1", {"v": 1})]))
-    store.commit(Batch(objects=[RawObject("issue", "A-2", {"v": 1})]))
-    store.commit(Batch(objects=[RawObject("issue", "A-3", {"v": 1})]))
+    hand_over(store, "A-1", 1)
+    hand_over(store, "A-2", 1)
+    hand_over(store, "A-3", 1)
     threading.Timer(0.2, held.release.set).start()
-    store.commit(Batch(objects=[RawObject("issue", "A-4", {"v": 1})]))  # waits: full
+    hand_over(store, "A-4", 1)  # waits: full
     store.drain()
     assert held.commits == [["A-1"], ["A-2", "A-3"], ["A-4"]]
     store.close()
@@ -179,8 +183,8 @@ def test_committed_reads_do_not_wait_and_watermarks_count_what_was_handed_over(c
 def test_closing_commits_what_was_handed_over(con):
     held = HeldWriter(con)
     store = held.store
-    store.commit(Batch(objects=[RawObject("issue", "A-1", {"v": 1})]))
-    store.commit(Batch(objects=[RawObject("issue", "A-2", {"v": 1})]))
+    hand_over(store, "A-1", 1)
+    hand_over(store, "A-2", 1)
     held.release.set()
     store.close()
     assert stored(con) == [("A-1", "1"), ("A-2", "1")]
