@@ -49,8 +49,7 @@ class PipelinedStore:
         self._marks: dict[tuple[str, str], datetime] = {}  # the latest handed over
 
     def commit(self, batch: Batch) -> None:
-        for key, mark in batch.watermarks.items():
-            self._marks[key] = max(mark, self._marks.get(key, mark))
+        _advance(self._marks, batch.watermarks)
         if not self._joins(batch):
             self._hand_over()  # the waiting group first, on its own
         self._waiting.append(batch)
@@ -109,8 +108,10 @@ class PipelinedStore:
     def watermark(self, object_type: str, scope: str = "*") -> datetime | None:
         """A watermark, without waiting: they only move forward, so the later of the
         committed one and the last handed over is what the written store will hold."""
-        marks = [self.committed().watermark(object_type, scope)]
-        marks.append(self._marks.get((object_type, scope)))
+        marks = (
+            self.committed().watermark(object_type, scope),
+            self._marks.get((object_type, scope)),
+        )
         return max((m for m in marks if m is not None), default=None)
 
     def record_listing(
@@ -125,7 +126,7 @@ class PipelinedStore:
         the one to report)."""
         try:
             self.drain()
-        except BaseException:  # noqa: S110 - reported by drain on the fetch's path
+        except Exception:  # noqa: S110 - reported by drain on the fetch's path
             pass
         finally:
             self._writer.shutdown(wait=True)
@@ -145,7 +146,11 @@ def _merged(batches: list[Batch]) -> Batch:
         merged.objects.extend(batch.objects)
         merged.quarantined.extend(batch.quarantined)
         merged.listings.extend(batch.listings)
-        for key, mark in batch.watermarks.items():
-            was = merged.watermarks.get(key)
-            merged.watermarks[key] = mark if was is None else max(was, mark)
+        _advance(merged.watermarks, batch.watermarks)
     return merged
+
+
+def _advance(marks: dict[tuple[str, str], datetime], to: dict[tuple[str, str], datetime]) -> None:
+    """Move ``marks`` forward to ``to``, never back, as the store moves watermarks."""
+    for key, mark in to.items():
+        marks[key] = max(mark, marks.get(key, mark))

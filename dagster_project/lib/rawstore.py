@@ -320,8 +320,7 @@ class RawStore:
         count = f"SELECT count(*) FROM {joined} {lacking}"  # noqa: S608
         if not self.con.execute(count, params).fetchone()[0]:
             return
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(self.con):
             self.con.execute(
                 "CREATE OR REPLACE TEMP TABLE part_fill AS "  # noqa: S608
                 "SELECT c.raw_id, coalesce(json_extract(o.payload, ?), 'null'::JSON) AS v, "
@@ -340,10 +339,6 @@ class RawStore:
                 [name],
             )
             self.con.execute("DROP TABLE part_fill")
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
 
     def stored_keys(self, object_type: str, parent_key: str | None = None) -> set[str]:
         sql = (

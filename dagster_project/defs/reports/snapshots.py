@@ -18,6 +18,7 @@ from dagster_duckdb import DuckDBResource
 from dagster_project.lib.asof import parse_as_of
 from dagster_project.lib.chainsql import build_table
 from dagster_project.lib.policy import load_policy
+from dagster_project.lib.sql import transaction
 
 
 @cache
@@ -77,10 +78,9 @@ def reports_daily_snapshot(
         con.execute("CREATE SCHEMA IF NOT EXISTS reports")
         # the columns of reports.history (sql/reports/history.sql), one row per day
         con.execute("CREATE TABLE IF NOT EXISTS reports.snapshots AS FROM snapshot_row LIMIT 0")
-        con.execute("BEGIN TRANSACTION")
-        con.execute("DELETE FROM reports.snapshots WHERE day = ?", [day])
-        con.execute("INSERT INTO reports.snapshots BY NAME SELECT * FROM snapshot_row")
-        con.execute("COMMIT")
+        with transaction(con):
+            con.execute("DELETE FROM reports.snapshots WHERE day = ?", [day])
+            con.execute("INSERT INTO reports.snapshots BY NAME SELECT * FROM snapshot_row")
     values = row.to_pylist()[0]
     return dg.MaterializeResult(
         metadata={
