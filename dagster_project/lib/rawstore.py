@@ -304,11 +304,11 @@ class RawStore:
         compares the listing with: an issue's ``updated``, a page's version), read from
         ``raw.parts`` instead of decompressing every payload. Rows stored without it (by
         an earlier version) have it read from the payload at ``path`` once and kept."""
-        self._keep_missing_part(object_type, name, path)
+        self.keep_missing_part(object_type, name, path)
         values = self._parts_of(object_type, name, None)
         return {key: value for key, value in values.items() if value is not None}
 
-    def _keep_missing_part(self, object_type: str, name: str, path: str) -> None:
+    def keep_missing_part(self, object_type: str, name: str, path: str) -> None:
         """Add ``name`` to the parts of current rows stored without it, from their payload
         (counted first: the payloads are read only when some lack it)."""
         joined = "raw.current c LEFT JOIN raw.parts p ON p.raw_id = c.raw_id"

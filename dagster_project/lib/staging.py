@@ -291,19 +291,26 @@ def _load(
         [source],
     )
 
-    # 3. Objects no unit holds any more, once every unit has listed its scope in full.
+    # 3. Objects no unit holds any more, once every unit has listed its scope in full:
+    #    found on the keys first, and only those looked up in raw.objects for their parent
+    #    (joining every current row to raw.objects first took twice as long: 0.3 s for
+    #    GitLab's 1.1 million objects at 100,000 issues, every night).
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE swept_load AS
-        SELECT c.object_type, c.object_key, o.parent_key
-        FROM raw.current c JOIN raw.objects o USING (raw_id)
-        WHERE c.source = ? AND NOT c.deleted AND ?
-          AND NOT EXISTS (
-              SELECT 1 FROM units_current u
-              WHERE u.object_type = c.object_type AND u.object_key = c.object_key)
-          AND NOT EXISTS (
-              SELECT 1 FROM kept_load k
-              WHERE k.object_type = c.object_type AND k.object_key = c.object_key)
+        WITH gone AS MATERIALIZED (
+            SELECT c.object_type, c.object_key, c.raw_id
+            FROM raw.current c
+            WHERE c.source = ? AND NOT c.deleted AND ?
+              AND NOT EXISTS (
+                  SELECT 1 FROM units_current u
+                  WHERE u.object_type = c.object_type AND u.object_key = c.object_key)
+              AND NOT EXISTS (
+                  SELECT 1 FROM kept_load k
+                  WHERE k.object_type = c.object_type AND k.object_key = c.object_key)
+        )
+        SELECT g.object_type, g.object_key, o.parent_key
+        FROM gone g JOIN raw.objects o USING (raw_id)
         """,
         # no unit at all (a source skipped in this run) holds nothing and sweeps nothing
         [source, bool(attached) and all(a.reconciled for a in attached)],

@@ -32,6 +32,7 @@ from dagster_project.lib.sources.confluence_source import (
     check_page,
     check_version,
     current_version,
+    ingest_confluence,
 )
 from dagster_project.lib.staging import copy_database
 from dagster_project.sandbox.emulator import server
@@ -252,6 +253,49 @@ def test_a_second_run_with_no_changes_is_three_requests_and_writes_nothing(handm
     assert latest_listing(db, "page") == (1, 1, False)
     assert table(db, "SELECT count(*) FROM raw.objects")[0][0] == rows_before
     assert chain_tables(db) == chain_tables(full_db)
+
+
+class ReadsRecorded(RawStore):
+    """The store, recording which object types' stored keys and kept parts it was asked."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.asked: list[str] = []
+
+    def stored_keys(self, object_type: str, parent_key: str | None = None) -> set[str]:
+        self.asked.append(object_type)
+        return super().stored_keys(object_type, parent_key)
+
+    def current_part(self, object_type: str, name: str, path: str) -> dict[str, Any]:
+        self.asked.append(object_type)
+        return super().current_part(object_type, name, path)
+
+
+def test_a_night_that_lists_no_page_reads_no_stored_page_or_version(handmade_full, tmp_path):
+    """What is stored of every page and version is read only to compare a listed page
+    with it: a night whose search lists nothing reads neither, and still records the
+    version listing as the night before did, also where the pages were stored without
+    their version number beside them (by an earlier version)."""
+    url, full_db, _requests = handmade_full
+    db = copy_database(full_db, tmp_path / "quiet.duckdb")
+    before = latest_listing(db, "page_version")
+    with duckdb.connect(str(staged(db, "confluence"))) as con:
+        # later than every page's edit, overlap and unknown zone included: nothing is listed
+        con.execute("UPDATE raw.watermarks SET watermark = now() WHERE object_type = 'page'")
+        con.execute(
+            "DELETE FROM raw.parts WHERE raw_id IN "
+            "(SELECT raw_id FROM raw.current WHERE object_type = 'page')"
+        )
+        store = ReadsRecorded(con, "confluence", "quiet-night")
+        source = ConfluenceSource(Connection(url=f"{url}/wiki", user="u", token="t"), Policy())
+        result = ingest_confluence(source, store, now=datetime.now(UTC))
+        assert result.pages_listed == 0 and result.search_pages == 1
+        assert "page" not in store.asked and "page_version" not in store.asked
+        listed = con.execute(
+            "SELECT reported, listed, full_listing FROM raw.listings WHERE object_type = "
+            "'page_version' ORDER BY listed_at DESC LIMIT 1"
+        ).fetchone()
+    assert listed == before and before[0] > 0
 
 
 def edit_dataset(root: Path) -> None:

@@ -14,6 +14,7 @@ import shutil
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,24 @@ from werkzeug.wrappers import Request, Response
 from dagster_project.lib.connections import Connection
 from dagster_project.lib.gitlab_text import git_blob_id, matches_any
 from dagster_project.lib.policy import Ingest, Policy
+from dagster_project.lib.rawstore import Batch, RawObject, RawStore
 from dagster_project.lib.sources.gitlab_graphql import PROJECTS_PER_QUERY
-from dagster_project.lib.sources.gitlab_source import GitlabSource, LinkHostError, ProjectFiles
+from dagster_project.lib.sources.gitlab_source import (
+    DIFF_REFS,
+    REST_REFS,
+    UPDATED_AT,
+    DiffRefs,
+    GitlabIngest,
+    GitlabSource,
+    LinkHostError,
+    ProjectFiles,
+)
 from dagster_project.lib.staging import copy_database
 from dagster_project.sandbox.emulator import server
 from dagster_project.sandbox.emulator.gitlab_graphql import render_user
 from tests.conftest import HANDMADE, sandbox_stats
 from tests.ingest.harness import copy_dataset, kill_midway, materialize, staged, table
+from tests.lib.test_pipelined_store import HeldWriter
 from tests.realdata_gitlab import build_gitlab_dataset
 
 GITLAB = HANDMADE / "gitlab"
@@ -999,3 +1011,80 @@ def test_real_payloads_ingest_completely(
         db, "SELECT new_path, added_lines, removed_lines FROM chain.mr_changes ORDER BY 1"
     ) == [("README", 0, 0), ("VERSION", 0, 0)]  # no line follows these hunk headers
     assert table(db, "SELECT count(*) FROM chain.mr_notes")[0][0] == len(real.expected["mr_note"])
+
+
+def _refs(head: str) -> dict[str, str]:
+    return {"base_sha": "b0", "head_sha": head, "start_sha": "b0"}
+
+
+def test_changes_compare_with_what_this_run_handed_over_before_it_is_committed(tmp_path):
+    """Whether an MR's ``/changes`` must be asked again is decided on the committed store
+    overlaid with the changes this run handed over: an MR listed twice in one run
+    (updated while it was read) is compared with its first delivery even while that
+    still waits for the writer, and the comparison does not wait for it."""
+    con = duckdb.connect(str(tmp_path / "store.duckdb"))
+    RawStore(con, "gitlab", "run-0").commit(
+        Batch(
+            objects=[
+                RawObject("merge_request", "1!5", {"iid": 5}, parts={UPDATED_AT: "t1"}),
+                RawObject(
+                    "mr_change", "1!5", {"changes": []}, parent_key="1!5",
+                    parts={DIFF_REFS: _refs("h1")},
+                ),
+            ]
+        )
+    )  # fmt: skip
+    held = HeldWriter(con, source="gitlab")
+    source = GitlabSource(Connection(url="http://127.0.0.1:9", user="", token="t"), Policy())
+    ingest = GitlabIngest(source, held.store, datetime.now(UTC))
+
+    def moved(head: str) -> list[str]:
+        return ingest._diff_moved({"1!5": DiffRefs.of(_refs(head), *REST_REFS)})
+
+    assert moved("h1") == [] and moved("h2") == ["1!5"]
+    batch = Batch()
+    ingest._add_changes("1!5", {"changes": [], "diff_refs": _refs("h2")}, batch)
+    held.store.commit(batch)  # held by the writer: the committed store still says h1
+    assert held.store.committed().kept_parts("mr_change", ["1!5"], DIFF_REFS) == {
+        "1!5": _refs("h1")
+    }
+    assert moved("h2") == [] and moved("h1") == ["1!5"]
+    assert not held.commits  # compared without waiting for the writer
+    held.release.set()
+    held.store.close()
+    con.close()
+
+
+class ReadsRecorded(RawStore):
+    """The store, recording which object types' kept parts it was asked for."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.asked: list[str] = []
+
+    def current_part(self, object_type: str, name: str, path: str) -> dict[str, Any]:
+        self.asked.append(object_type)
+        return super().current_part(object_type, name, path)
+
+
+def test_a_night_that_lists_no_merge_request_reads_no_stored_one(
+    handmade_ingest: tuple[Path, dict], tmp_path: Path, serve, monkeypatch
+) -> None:
+    """The stored ``updated_at`` of every MR is read only to compare a listed MR with
+    it; with the overlap window's MRs listed, it is read once."""
+    monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
+    db = _copy_db(handmade_ingest[0], tmp_path)
+    url = serve(HANDMADE).url
+    with duckdb.connect(str(staged(db, "gitlab"))) as con:
+        source = GitlabSource(Connection(url=url, user="", token="t"), Policy())
+        store = ReadsRecorded(con, "gitlab", "listed")
+        GitlabIngest(source, store, datetime.now(UTC)).run()
+        assert store.asked.count("merge_request") == 1
+
+        con.execute(
+            "UPDATE raw.watermarks SET watermark = now() WHERE object_type = 'merge_request'"
+        )
+        store = ReadsRecorded(con, "gitlab", "quiet")
+        result = GitlabIngest(source, store, datetime.now(UTC)).run()
+        assert result.mr_pages == 1 and result.mrs_listed == 0
+        assert "merge_request" not in store.asked

@@ -79,8 +79,8 @@ class HeldWriter:
     seconds, so a caller that waits for the writer makes the test fail, not hang), and
     which records the objects of every commit."""
 
-    def __init__(self, con, **kwargs):
-        self.raw = RawStore(con, "jira", "run-1")
+    def __init__(self, con, source: str = "jira", **kwargs):
+        self.raw = RawStore(con, source, "run-1")
         self.release = threading.Event()
         self.commits: list[list[str]] = []
         commit = self.raw.commit

@@ -289,23 +289,39 @@ def ingest_confluence(
     full = result.full = mark is None
     cql = source.page_cql(mark)
     result.time_zone = None if full else source.user_time_zone()
-    known = _stored_version_numbers(store)
-    stored_versions = _stored_versions(store)
+    stored = _StoredPages(store)
     listed = 0
     for results, total in read_ahead(source.search(cql)):
         result.search_pages += 1
         if result.reported_total is None:
             result.reported_total = total
         listed += len(results)
-        store.commit(_page_batch(source, results, known, stored_versions, result))
+        if results:
+            store.commit(_page_batch(source, results, *stored.read(), result))
     result.pages_listed = listed
     store.record_listing("page", listed=listed, reported=result.reported_total, full=full)
 
     if _reconcile_due(store, source.policy, now, full):
-        _reconcile(source, store, now, known, stored_versions, result)
+        _reconcile(source, store, now, *stored.read(), result)
         result.reconciled = True
     _record_version_listing(store)
     return result
+
+
+class _StoredPages:
+    """The version number of each stored page and the numbers of its stored versions,
+    read when a listed page is first compared with them: a night that lists no page
+    reads neither (0.6 s of a quiet night at 100,000 issues, 150,000 stored versions).
+    The fetch keeps both up to date as it stores pages and versions."""
+
+    def __init__(self, store: RawStore):
+        self._store = store
+        self._read: tuple[dict[str, int], dict[str, set[int]]] | None = None
+
+    def read(self) -> tuple[dict[str, int], dict[str, set[int]]]:
+        if self._read is None:
+            self._read = (_stored_version_numbers(self._store), _stored_versions(self._store))
+        return self._read
 
 
 def _ingest_spaces(
@@ -481,9 +497,10 @@ def _stored_versions(store: RawStore) -> dict[str, set[int]]:
 def _record_version_listing(store: RawStore) -> None:
     """Versions current pages say they have (``version.number``) against those listed:
     stored, or quarantined with a reason. A page's number is read from the part kept
-    beside it (every current page has it once ``_stored_version_numbers`` ran, and each
-    page stored since carries it), not from its payload: reading every page's payload
+    beside it (added first to pages stored without it by an earlier version; every page
+    stored since carries it), not from its payload: reading every page's payload
     each night took 1.7 s at 100,000 issues."""
+    store.keep_missing_part("page", VERSION, "$.version.number")
     reported, listed = store.con.execute(
         """
         WITH pages AS (

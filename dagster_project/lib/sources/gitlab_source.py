@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -589,10 +590,11 @@ class GitlabIngest:
         self.store = store
         self.now = now
         self.result = GitlabFetchResult()
-        self.stored_updated = self._stored_mr_updated()
         self.quarantined = self._quarantined_mrs()
         # (MR key, updated_at) of MRs in the open batch
         self._after_commit: list[tuple[str, str]] = []
+        # MR key -> the diff refs of the changes this run handed over for it (see _diff_moved)
+        self._handed_refs: dict[str, Any] = {}
         self.paths: dict[int, str] = {}  # project id -> full path, for GraphQL
 
     def run(self) -> GitlabFetchResult:
@@ -641,7 +643,10 @@ class GitlabIngest:
         return [projects[pid] for pid in sorted(projects)]
 
     # -- merge requests ---------------------------------------------------------------
-    def _stored_mr_updated(self) -> dict[str, str]:
+    @cached_property
+    def stored_updated(self) -> dict[str, str]:
+        """The stored ``updated_at`` of each MR, kept up to date as MRs are stored; read
+        at the first MR listed: a night that lists none does not read them all."""
         return self.store.current_part("merge_request", UPDATED_AT, "$.updated_at")
 
     def _quarantined_mrs(self) -> set[tuple[str | None, str | None]]:
@@ -752,7 +757,13 @@ class GitlabIngest:
         known = {key: r for key, r in refs.items() if r is not None and key in self.stored_updated}
         if not known:  # new MRs: no look-up, which would wait for the batch being written
             return list(refs)
-        stored = self.store.kept_or_stored_parts("mr_change", known, DIFF_REFS, "$.diff_refs")
+        # What the store held before this run, overlaid with what this run handed over:
+        # read without waiting for the batches still being written.
+        before = [key for key in known if key not in self._handed_refs]
+        stored = self.store.committed().kept_or_stored_parts(
+            "mr_change", before, DIFF_REFS, "$.diff_refs"
+        )
+        stored.update({key: self._handed_refs[key] for key in known if key in self._handed_refs})
         return [
             key
             for key in refs
@@ -819,8 +830,7 @@ class GitlabIngest:
         self._after_commit.append((key, mr.updated_at))
         self.result.mrs_fetched += 1
 
-    @staticmethod
-    def _add_changes(key: str, changes: Any, batch: Batch) -> None:
+    def _add_changes(self, key: str, changes: Any, batch: Batch) -> None:
         try:
             ChangesPayload.model_validate(changes)
         except ValidationError as exc:
@@ -829,6 +839,7 @@ class GitlabIngest:
         refs = changes.get("diff_refs")
         parts = {DIFF_REFS: refs} if isinstance(refs, dict) else None
         batch.objects.append(RawObject("mr_change", key, changes, parent_key=key, parts=parts))
+        self._handed_refs[key] = refs
 
     def commit(self, batch: Batch) -> None:
         """Commit a batch, then remember what its MRs now look like in the store."""
@@ -966,7 +977,8 @@ class GitlabIngest:
         started = datetime.now(UTC)
         if project.default_branch:  # an empty repository has neither commits nor files
             self.sync_commits(project, full=full)
-            files = ProjectFiles.read(self.store, project.id)
+            # A project is synced once a run: what is committed of its files is all there is.
+            files = ProjectFiles.read(self.store.committed(), project.id)
             self.sync_files(project, project.default_branch, files)
             self.sync_tagged_specs(project, files)
         marks: dict[tuple[str, str], datetime] = {(SYNCED, str(project.id)): started}
@@ -1057,7 +1069,7 @@ class GitlabIngest:
                 unread.append((key, entry))
             # A blob already read at another ref (a tag's spec as the default branch has
             # it) is the same bytes: its content is not asked again.
-            known = files.contents(self.store, [entry.id for _, entry in unread])
+            known = files.contents(self.store.committed(), [entry.id for _, entry in unread])
             to_read = list({e.id: e for _, e in unread if e.id not in known}.values())
             read = in_order(
                 lambda entry: self._file_payload(project.id, ref, entry),
@@ -1086,7 +1098,7 @@ class GitlabIngest:
         version, and a tag, once read, does not move."""
         read = {
             scope
-            for (scope,) in self.store.con.execute(
+            for (scope,) in self.store.committed().con.execute(
                 "SELECT DISTINCT scope FROM raw.listings WHERE source = ? "
                 "AND object_type = 'file' AND scope LIKE ?",
                 [self.store.source, f"{project.id}@%"],
