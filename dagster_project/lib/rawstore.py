@@ -350,6 +350,21 @@ class RawStore:
             params.append(parent_key)
         return {row[0] for row in self.con.execute(sql, params).fetchall()}
 
+    def stored_children(self, object_type: str, parents: Iterable[str]) -> dict[str, set[str]]:
+        """The keys of the current, not deleted objects of a type under each of
+        ``parents`` (those with none are left out)."""
+        parents = list(parents)
+        if not parents:
+            return {}
+        found: dict[str, set[str]] = {}
+        for parent, key in self.con.execute(
+            "SELECT parent_key, object_key FROM raw.latest WHERE source = ? "
+            "AND object_type = ? AND NOT deleted AND parent_key IN (SELECT unnest(?))",
+            [self.source, object_type, parents],
+        ).fetchall():
+            found.setdefault(parent, set()).add(key)
+        return found
+
     def latest_payloads(self, object_type: str) -> Iterator[tuple[str, Any]]:
         cursor = self.con.execute(
             "SELECT object_key, payload FROM raw.latest WHERE source = ? AND object_type = ? "

@@ -256,41 +256,59 @@ def test_a_second_run_with_no_changes_is_three_requests_and_writes_nothing(handm
 
 
 class ReadsRecorded(RawStore):
-    """The store, recording which object types' stored keys and kept parts it was asked."""
+    """The store, recording what it was asked of stored pages and versions."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.asked: list[str] = []
+        self.asked: list[tuple[str, str, tuple[str, ...]]] = []
 
     def stored_keys(self, object_type: str, parent_key: str | None = None) -> set[str]:
-        self.asked.append(object_type)
+        self.asked.append(("stored_keys", object_type, ()))
         return super().stored_keys(object_type, parent_key)
 
     def current_part(self, object_type: str, name: str, path: str) -> dict[str, Any]:
-        self.asked.append(object_type)
+        self.asked.append(("current_part", object_type, ()))
         return super().current_part(object_type, name, path)
 
+    def kept_or_stored_parts(self, object_type: str, keys: Any, *args: Any) -> dict[str, Any]:
+        keys = list(keys)
+        self.asked.append(("parts", object_type, tuple(keys)))
+        return super().kept_or_stored_parts(object_type, keys, *args)
 
-def test_a_night_that_lists_no_page_reads_no_stored_page_or_version(handmade_full, tmp_path):
-    """What is stored of every page and version is read only to compare a listed page
-    with it: a night whose search lists nothing reads neither, and still records the
-    version listing as the night before did, also where the pages were stored without
-    their version number beside them (by an earlier version)."""
+    def stored_children(self, object_type: str, parents: Any) -> dict[str, set[str]]:
+        parents = list(parents)
+        self.asked.append(("children", object_type, tuple(parents)))
+        return super().stored_children(object_type, parents)
+
+
+def test_a_night_reads_what_is_stored_only_of_the_pages_it_lists(handmade_full, tmp_path):
+    """What is stored of a page (its version number, its versions) is read only to
+    compare a listed page with it: a night that lists nothing reads nothing, the overlap
+    window's re-listed page costs one look-up of its number and none of its versions,
+    and the version listing is recorded as the night before, also where the pages were
+    stored without their version number beside them (by an earlier version)."""
     url, full_db, _requests = handmade_full
     db = copy_database(full_db, tmp_path / "quiet.duckdb")
     before = latest_listing(db, "page_version")
+    source = ConfluenceSource(Connection(url=f"{url}/wiki", user="u", token="t"), Policy())
     with duckdb.connect(str(staged(db, "confluence"))) as con:
-        # later than every page's edit, overlap and unknown zone included: nothing is listed
-        con.execute("UPDATE raw.watermarks SET watermark = now() WHERE object_type = 'page'")
         con.execute(
             "DELETE FROM raw.parts WHERE raw_id IN "
             "(SELECT raw_id FROM raw.current WHERE object_type = 'page')"
         )
-        store = ReadsRecorded(con, "confluence", "quiet-night")
-        source = ConfluenceSource(Connection(url=f"{url}/wiki", user="u", token="t"), Policy())
+        store = ReadsRecorded(con, "confluence", "overlap")
+        result = ingest_confluence(source, store, now=datetime.now(UTC))
+        assert result.pages_listed == 1 and result.histories_fetched == 0
+        pages = [a for a in store.asked if a[1] in ("page", "page_version")]
+        last_edited = max(dataset_pages(HANDMADE).values(), key=lambda p: p["version"]["when"])
+        assert pages == [("parts", "page", (last_edited["id"],))]
+
+        # later than every page's edit, overlap and unknown zone included: nothing is listed
+        con.execute("UPDATE raw.watermarks SET watermark = now() WHERE object_type = 'page'")
+        store = ReadsRecorded(con, "confluence", "quiet")
         result = ingest_confluence(source, store, now=datetime.now(UTC))
         assert result.pages_listed == 0 and result.search_pages == 1
-        assert "page" not in store.asked and "page_version" not in store.asked
+        assert [a for a in store.asked if a[1] in ("page", "page_version")] == []
         listed = con.execute(
             "SELECT reported, listed, full_listing FROM raw.listings WHERE object_type = "
             "'page_version' ORDER BY listed_at DESC LIMIT 1"

@@ -322,6 +322,16 @@ def test_children_with_their_stored_keys_are_tombstoned_without_a_look_up(con):
     assert store.stored_keys("file") == {"1:main:a", "1:main:c"}
 
 
+def test_stored_children_are_the_current_keys_under_each_parent(con):
+    store = RawStore(con, "confluence", "run-1")
+    versions = [RawObject("page_version", f"{p}:{n}", {"n": n}, parent_key=p) for p, n in
+                [("7", 1), ("7", 2), ("8", 1)]]  # fmt: skip
+    store.commit(Batch(objects=versions))
+    store.commit(Batch(gone=[Children("page_version", "8", set())]))  # 8's only version gone
+    assert store.stored_children("page_version", ["7", "8", "9"]) == {"7": {"7:1", "7:2"}}
+    assert store.stored_children("page_version", []) == {}
+
+
 def test_a_failed_batch_leaves_the_lookup_as_the_database_is(con):
     store = RawStore(con, "jira", "run-1")
     store.commit(Batch(objects=[RawObject("issue", "A-1", {"v": 1})]))

@@ -1098,11 +1098,13 @@ class GitlabIngest:
         version, and a tag, once read, does not move."""
         read = {
             scope
-            for (scope,) in self.store.committed().con.execute(
+            for (scope,) in self.store.committed()
+            .con.execute(
                 "SELECT DISTINCT scope FROM raw.listings WHERE source = ? "
                 "AND object_type = 'file' AND scope LIKE ?",
                 [self.store.source, f"{project.id}@%"],
-            ).fetchall()
+            )
+            .fetchall()
         }
         for page in self.source.pages(f"/projects/{project.id}/repository/tags", {}, optional=True):
             for raw in page.items:
