@@ -101,3 +101,25 @@ def test_answers_are_computed_once_and_unused_ones_dropped():
     assert con.execute("SELECT count(*) FROM analysis_state.udf_memo").fetchone()[0] == 2
     assert run(["a"]) == ["A!"]
     assert calls == [("a", "!")]  # dropped by the build before, so computed again
+
+
+def test_calls_that_differ_in_any_argument_have_different_digests():
+    """Arguments are hashed with their kind and length: no two calls hash the same text,
+    however their texts split or escape."""
+    calls = [
+        ("f", ("ab", "c")),
+        ("f", ("a", "bc")),
+        ("f", ("abc",)),
+        ("f", (None, "x")),
+        ("f", ("None", "x")),
+        ("f", ("x", ["a"])),
+        ("f", ("x", '["a"]')),
+        ("f", ("x", None)),
+        ("f", ("x", [])),
+        ("f", ("é\ud800",)),  # a lone surrogate, as DuckDB may hand a broken text over
+        ("fa", ("b",)),
+        ("f", ("ab",)),
+    ]
+    digests = [udf_memo._call_digest(name, args) for name, args in calls]
+    assert len(set(digests)) == len(calls)
+    assert digests == [udf_memo._call_digest(name, args) for name, args in calls]
