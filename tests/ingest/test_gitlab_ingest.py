@@ -1037,6 +1037,7 @@ def test_changes_compare_with_what_this_run_handed_over_before_it_is_committed(t
     held = HeldWriter(con, source="gitlab")
     source = GitlabSource(Connection(url="http://127.0.0.1:9", user="", token="t"), Policy())
     ingest = GitlabIngest(source, held.store, datetime.now(UTC))
+    ingest.look_up_updated(["1!5"])  # as a listing page holding it does first
 
     def moved(head: str) -> list[str]:
         return ingest._diff_moved({"1!5": DiffRefs.of(_refs(head), *REST_REFS)})
@@ -1056,30 +1057,41 @@ def test_changes_compare_with_what_this_run_handed_over_before_it_is_committed(t
 
 
 class ReadsRecorded(RawStore):
-    """The store, recording which object types' kept parts it was asked for."""
+    """The store, recording what it was asked of stored merge requests."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.asked: list[str] = []
+        self.asked: list[tuple[str, tuple[str, ...]]] = []
 
     def current_part(self, object_type: str, name: str, path: str) -> dict[str, Any]:
-        self.asked.append(object_type)
+        if object_type == "merge_request":
+            self.asked.append(("every", ()))
         return super().current_part(object_type, name, path)
 
+    def kept_or_stored_parts(self, object_type: str, keys: Any, *args: Any) -> dict[str, Any]:
+        keys = list(keys)
+        if object_type == "merge_request":
+            self.asked.append(("listed", tuple(keys)))
+        return super().kept_or_stored_parts(object_type, keys, *args)
 
-def test_a_night_that_lists_no_merge_request_reads_no_stored_one(
+
+def test_a_night_reads_what_is_stored_only_of_the_merge_requests_it_lists(
     handmade_ingest: tuple[Path, dict], tmp_path: Path, serve, monkeypatch
 ) -> None:
-    """The stored ``updated_at`` of every MR is read only to compare a listed MR with
-    it; with the overlap window's MRs listed, it is read once."""
+    """The stored ``updated_at`` of an MR is read only to compare a listed MR with it:
+    the overlap window's re-listed MRs cost one look-up of theirs, a night that lists
+    nothing reads nothing, and a reconciliation looks up what its listing holds."""
     monkeypatch.delenv("DRIFTGATE_POLICY", raising=False)
     db = _copy_db(handmade_ingest[0], tmp_path)
     url = serve(HANDMADE).url
+    stored = _keys(db, "merge_request")
     with duckdb.connect(str(staged(db, "gitlab"))) as con:
         source = GitlabSource(Connection(url=url, user="", token="t"), Policy())
-        store = ReadsRecorded(con, "gitlab", "listed")
-        GitlabIngest(source, store, datetime.now(UTC)).run()
-        assert store.asked.count("merge_request") == 1
+        store = ReadsRecorded(con, "gitlab", "overlap")
+        result = GitlabIngest(source, store, datetime.now(UTC)).run()
+        assert result.mrs_listed > 0 and result.mrs_fetched == 0 and not result.reconciled
+        assert [kind for kind, _ in store.asked] == ["listed"]
+        assert len(store.asked[0][1]) == result.mrs_listed and set(store.asked[0][1]) <= stored
 
         con.execute(
             "UPDATE raw.watermarks SET watermark = now() WHERE object_type = 'merge_request'"
@@ -1087,4 +1099,10 @@ def test_a_night_that_lists_no_merge_request_reads_no_stored_one(
         store = ReadsRecorded(con, "gitlab", "quiet")
         result = GitlabIngest(source, store, datetime.now(UTC)).run()
         assert result.mr_pages == 1 and result.mrs_listed == 0
-        assert "merge_request" not in store.asked
+        assert store.asked == []
+
+        con.execute("DELETE FROM raw.watermarks WHERE object_type = 'reconcile'")
+        store = ReadsRecorded(con, "gitlab", "reconcile")
+        result = GitlabIngest(source, store, datetime.now(UTC)).run()
+        assert result.reconciled and result.mrs_fetched == 0
+        assert {key for _, keys in store.asked for key in keys} == stored

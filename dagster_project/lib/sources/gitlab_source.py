@@ -45,11 +45,10 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -591,6 +590,9 @@ class GitlabIngest:
         self.now = now
         self.result = GitlabFetchResult()
         self.quarantined = self._quarantined_mrs()
+        # MR key -> its stored updated_at, for the MRs looked up and those stored since
+        self.stored_updated: dict[str, str] = {}
+        self._updated_read: set[str] = set()
         # (MR key, updated_at) of MRs in the open batch
         self._after_commit: list[tuple[str, str]] = []
         # MR key -> the diff refs of the changes this run handed over for it (see _diff_moved)
@@ -643,11 +645,20 @@ class GitlabIngest:
         return [projects[pid] for pid in sorted(projects)]
 
     # -- merge requests ---------------------------------------------------------------
-    @cached_property
-    def stored_updated(self) -> dict[str, str]:
-        """The stored ``updated_at`` of each MR, kept up to date as MRs are stored; read
-        at the first MR listed: a night that lists none does not read them all."""
-        return self.store.current_part("merge_request", UPDATED_AT, "$.updated_at")
+    def look_up_updated(self, keys: Iterable[str]) -> None:
+        """Read the stored ``updated_at`` of the listed MRs this run has not looked up
+        yet, from the committed store: only the MRs a listing holds (the overlap window
+        re-lists a few each night), not all of them. What the run stores is added to
+        ``stored_updated`` as it is handed over, so the look-up comes before it."""
+        unread = [key for key in dict.fromkeys(keys) if key not in self._updated_read]
+        if not unread:
+            return
+        self._updated_read.update(unread)
+        stored = self.store.committed().kept_or_stored_parts(
+            "merge_request", unread, UPDATED_AT, "$.updated_at"
+        )
+        for key, updated in stored.items():
+            self.stored_updated.setdefault(key, updated)
 
     def _quarantined_mrs(self) -> set[tuple[str | None, str | None]]:
         """(key, updated_at) of MRs already quarantined: an unchanged one is not again."""
@@ -721,8 +732,9 @@ class GitlabIngest:
         ``/changes``), and both share the step's in-flight slots."""
         keys: list[str | None] = []
         changed: dict[str, tuple[MergeRequestPayload, Any]] = {}
-        for raw in raws:
-            mr = self._validated_mr(raw, batch)
+        mrs = [self._validated_mr(raw, batch) for raw in raws]
+        self.look_up_updated(f"{mr.project_id}!{mr.iid}" for mr in mrs if mr is not None)
+        for raw, mr in zip(raws, mrs, strict=True):
             key = None if mr is None else f"{mr.project_id}!{mr.iid}"
             keys.append(key)
             # An MR re-delivered unchanged by the overlap window is not fetched again.
@@ -861,6 +873,9 @@ class GitlabIngest:
         listing = self.source.list_all(path, query)
         listed: set[str] = set()
         stale: dict[int, list[int]] = {}
+        self.look_up_updated(
+            key for key in (_key_of(raw, "project_id", "iid") for raw in listing.items) if key
+        )
         for raw in listing.items:
             key = _key_of(raw, "project_id", "iid")
             if key is None:
