@@ -39,12 +39,10 @@ def _call_digest(name: str, args: tuple[Any, ...]) -> bytes:
         if arg is None:
             digest.update(b"\x00N")
             continue
-        kind = b"S" if isinstance(arg, str) else b"J"
-        text = (
-            arg
-            if isinstance(arg, str)
-            else json.dumps(arg, ensure_ascii=False, separators=(",", ":"))
-        )
+        if isinstance(arg, str):
+            kind, text = b"S", arg
+        else:
+            kind, text = b"J", json.dumps(arg, ensure_ascii=False, separators=(",", ":"))
         data = text.encode("utf-8", "surrogatepass")
         digest.update(b"\x00%s%d:" % (kind, len(data)))
         digest.update(data)

@@ -350,11 +350,11 @@ class _StoredPages:
             self._versions_read.update(moved)
             children = self._store.committed().stored_children("page_version", moved)
             for page_id, keys in children.items():
-                numbers_ = self.versions.setdefault(page_id, set())
+                have = self.versions.setdefault(page_id, set())
                 for key in keys:
                     number = key.rpartition(":")[2]
                     if number.isdigit():
-                        numbers_.add(int(number))
+                        have.add(int(number))
 
 
 def _ingest_spaces(
