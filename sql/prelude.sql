@@ -4,6 +4,9 @@ CREATE OR REPLACE TEMP MACRO policy_text(path) AS getvariable('policy')->>path;
 CREATE OR REPLACE TEMP MACRO policy_list(path) AS
     coalesce(from_json(getvariable('policy')->path, '["VARCHAR"]'), []::VARCHAR[]);
 CREATE OR REPLACE TEMP MACRO as_of() AS getvariable('as_of')::TIMESTAMPTZ;
+-- Whether this build derives the rows of key `k`: always, but in a chain table built by
+-- key (lib/incremental.KEYED), which narrows it to the keys whose objects changed.
+CREATE OR REPLACE TEMP MACRO rebuilds(k) AS true;
 -- "The same minute counts as before": gates compare moments at minute precision.
 CREATE OR REPLACE TEMP MACRO same_minute_or_before(a, b) AS
     date_trunc('minute', a) <= date_trunc('minute', b);

@@ -4,6 +4,7 @@ how DuckDB stored a table's text."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -46,6 +47,14 @@ def serve() -> Iterator[Callable[..., server.RunningEmulator]]:
     yield _serve
     for running in started:
         running.stop()
+
+
+def free_port() -> int:
+    """A loopback port free at this moment (for a server that must keep its address
+    between runs: payloads name it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def sandbox_stats(url: str) -> dict:

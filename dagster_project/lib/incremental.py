@@ -12,6 +12,14 @@ functions, and its *reference* inputs (the Jira statuses and fields, the GitLab 
   (``chain_state.pending_objects`` in place of ``raw.current_objects``) and the result
   is inserted.
 
+Other chain tables join such tables into one row per *key* (a Confluence page): every
+row of a key is derived from the raw objects of that key alone, the key's own object and
+its children (a page's versions). Those are rebuilt by key: the raw rows stored since the
+table's last build name the keys whose rows are deleted and derived again (the SQL
+restricts itself with ``rebuilds(key)``, true in a full build); the chain tables they
+read count by their fingerprint, not by their generation, since their rows of other keys
+do not matter.
+
 Anything else (first build, a changed fingerprint) rebuilds from scratch.
 
 Every chain table, listed here or not, is skipped when nothing it reads has changed
@@ -53,6 +61,19 @@ INCREMENTAL: dict[str, tuple[str, str]] = {
     "page_labels": ("confluence", "page"),
     "page_fields": ("confluence", "page"),
 }
+# Table -> its key column, and per raw (source, type) it is derived from, the column of
+# raw.objects that holds a row's key: the object's own key, or its parent's. Every chain
+# table such a table reads is built from the same raw objects (tests hold it to that).
+KEYED: dict[str, tuple[str, dict[tuple[str, str], str]]] = {
+    "pages": (
+        "page_id",
+        {("confluence", "page"): "object_key", ("confluence", "page_version"): "parent_key"},
+    ),
+    "page_mentions": (
+        "page_id",
+        {("confluence", "page"): "object_key", ("confluence", "page_version"): "parent_key"},
+    ),
+}
 LIB = Path(__file__).resolve().parent
 # What SQL text reads: current raw objects of a (source, type), chain tables (also
 # read by lib/analysis_reuse.py).
@@ -76,7 +97,8 @@ def references(table: str) -> list[tuple[str, str]]:
     """The raw ``(source, type)`` inputs the table reads besides its driving objects
     (all of them for a table built whole)."""
     text = sql_text(f"chain/{table}")
-    return sorted({m for m in RAW_INPUT.findall(text) if m != INCREMENTAL.get(table)})
+    driving = set(KEYED[table][1]) if table in KEYED else {INCREMENTAL.get(table)}
+    return sorted({m for m in RAW_INPUT.findall(text) if m not in driving})
 
 
 def chain_inputs(table: str) -> list[str]:
@@ -108,9 +130,13 @@ def fingerprint(con: duckdb.DuckDBPyConnection, table: str, policy_json: str) ->
         parts[view] = con.execute(
             f"SELECT hash(list(v ORDER BY v)) FROM (SELECT * EXCLUDE (raw_id) FROM {view}) v"  # noqa: S608
         ).fetchone()
+    # A keyed table depends on how the chain tables it reads are built, not on which
+    # rows they hold (its keys' rows are found from the raw rows instead).
+    read = "fingerprint" if table in KEYED else "generation"
     for other in chain_inputs(table):
         parts[f"chain.{other}"] = con.execute(
-            "SELECT generation FROM chain_state.builds WHERE table_name = ?", [other]
+            f"SELECT {read} FROM chain_state.builds WHERE table_name = ?",  # noqa: S608
+            [other],
         ).fetchone()
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -133,12 +159,22 @@ def build_chain_table(con: duckdb.DuckDBPyConnection, table: str, policy_json: s
     ).fetchone()[0]
     full = not (exists and stored and stored[0] == fingerprint_)
     driving = INCREMENTAL.get(table)
-    if not full and (driving is None or not _has_changes(con, table, *driving)):
+    if table in KEYED:
+        mark = con.execute(
+            "SELECT raw_mark FROM chain_state.marks WHERE table_name = ?", [table]
+        ).fetchone()
+        full = full or mark is None
+        if not full and not _stage_keys(con, table, mark[0]):
+            con.execute("DROP TABLE rebuilt_keys")
+            return "unchanged"
+    elif not full and (driving is None or not _has_changes(con, table, *driving)):
         return "unchanged"
     with transaction(con):
         if full:
             _run(con, sql_text(f"chain/{table}"))
             con.execute("DELETE FROM chain_state.inputs WHERE table_name = ?", [table])
+        elif table in KEYED:
+            _apply_keys(con, table)
         else:
             assert driving is not None
             _apply_changes(con, table, *driving)
@@ -148,8 +184,52 @@ def build_chain_table(con: duckdb.DuckDBPyConnection, table: str, policy_json: s
                 "FROM chain_state.pending_keys(?, ?, ?)",
                 [table, *driving, table],
             )
+        if table in KEYED:
+            con.execute(
+                "INSERT OR REPLACE INTO chain_state.marks "
+                "SELECT ?, coalesce(max(raw_id), 0) FROM raw.objects",
+                [table],
+            )
         _mark_built(con, table, fingerprint_, full=full)
     return "full" if full else "changes"
+
+
+def _stage_keys(con: duckdb.DuckDBPyConnection, table: str, mark: int) -> bool:
+    """Keep in ``temp.rebuilt_keys`` the keys of a keyed table whose raw objects were
+    stored (changed, new or deleted) after raw row ``mark``; whether there are any."""
+    _, drivers = KEYED[table]
+    union = " UNION ALL ".join(
+        f"SELECT o.{column} AS key FROM raw.current c JOIN raw.objects o USING (raw_id) "  # noqa: S608
+        "WHERE c.source = ? AND c.object_type = ? AND c.raw_id > ? AND o.raw_id > ?"
+        for column in drivers.values()
+    )
+    params = [value for driver in drivers for value in (*driver, mark, mark)]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rebuilt_keys AS "  # noqa: S608 - columns named in KEYED
+        f"SELECT DISTINCT key FROM ({union}) WHERE key IS NOT NULL",
+        params,
+    )
+    return con.execute("SELECT count(*) FROM rebuilt_keys").fetchone()[0] > 0
+
+
+def _apply_keys(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Delete the rows of the staged keys and derive them again."""
+    column, _ = KEYED[table]
+    create = f"CREATE OR REPLACE TABLE chain.{table} AS"
+    text = sql_text(f"chain/{table}")
+    if text.count(create) != 1 or "rebuilds(" not in text:
+        raise ValueError(f"chain/{table}.sql: cannot be built by key")
+    con.execute(
+        f"DELETE FROM chain.{table} WHERE {column} IN (SELECT key FROM rebuilt_keys)"  # noqa: S608
+    )
+    con.execute("CREATE OR REPLACE TEMP MACRO rebuilds(k) AS k IN (SELECT key FROM rebuilt_keys)")
+    try:
+        _run(con, text.replace(create, f"CREATE OR REPLACE TEMP TABLE {table}_delta AS"))
+    finally:
+        con.execute("CREATE OR REPLACE TEMP MACRO rebuilds(k) AS true")
+    con.execute(f"INSERT INTO chain.{table} BY NAME SELECT * FROM {table}_delta")  # noqa: S608
+    con.execute(f"DROP TABLE {table}_delta")
+    con.execute("DROP TABLE rebuilt_keys")
 
 
 def _has_changes(con: duckdb.DuckDBPyConnection, table: str, source: str, object_type: str) -> bool:

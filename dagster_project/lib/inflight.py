@@ -15,8 +15,9 @@ read-ahead, per-object calls and bulk queries together never exceed the policy.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -60,3 +61,56 @@ def read_ahead(items: Iterator[T]) -> Iterator[T]:
         while (item := pending.result()) is not _END:
             pending = worker.submit(next, items, _END)
             yield item  # type: ignore[misc]
+
+
+def offset_pages(
+    fetch: Callable[[int], tuple[list[T], int | None]], workers: int
+) -> Iterator[tuple[list[T], int | None]]:
+    """The pages of a listing paged by offset (Jira Server's ``startAt``), in order, with
+    up to ``workers`` of them asked for at once. ``fetch(start)`` returns a page's items
+    and the total the server reports.
+
+    The first page, asked for alone, gives the page size (the server may grant fewer
+    items than asked for) and the total; the offsets after it follow from both. A listing
+    that moves while it is read is read as one page at a time would read it: the total
+    of the page just taken decides where it ends, and a page shorter than the first
+    before that end (the server granted fewer) is continued from where it stopped, the
+    pages asked for beyond it dropped. Without a total, one page at a time.
+    """
+    items, total = fetch(0)
+    yield items, total
+    size, end = len(items), len(items)
+    if not items:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        ahead: deque[tuple[int, Future[tuple[list[T], int | None]]]] = deque()
+        following = end
+        try:
+            while True:
+                room = workers if total is not None else 1
+                while len(ahead) < room and (total is None or following < total):
+                    ahead.append((following, pool.submit(fetch, following)))
+                    following += size
+                if not ahead:
+                    return
+                start, future = ahead.popleft()
+                items, reported = future.result()
+                yield items, reported
+                total = reported
+                end = start + len(items)
+                if not items or (total is not None and end >= total):
+                    return
+                if len(items) != size or total is None:
+                    _drop(ahead)  # offsets computed from a size this page did not keep
+                    following = end
+        finally:
+            _drop(ahead)
+
+
+def _drop(ahead: deque) -> None:
+    """Cancel the pages asked for ahead; those already on the wire are awaited (no
+    request outlives the listing) and their answers dropped."""
+    while ahead:
+        _, future = ahead.popleft()
+        if not future.cancel():
+            future.exception()

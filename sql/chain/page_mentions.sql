@@ -2,7 +2,8 @@
 -- first version whose body mentioned them the same way. found_by is 'jira_macro' (the
 -- key parameter of a Jira macro), 'jira_link' (a link to /browse/KEY) or 'text' (the
 -- key as a whole word in the prose: ABC-1 is not found inside ABC-12). Keys are
--- candidates: analysis keeps those that name an existing issue.
+-- candidates: analysis keeps those that name an existing issue. Built by key
+-- (lib/incremental.KEYED): a night derives again the pages stored since, `rebuilds(page_id)`.
 CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TABLE chain.page_mentions AS
@@ -10,6 +11,7 @@ WITH current_pages AS (
     -- each page's current version, typed once in chain.page_fields
     SELECT page_id, version_number AS number, last_modified AS edited_at
     FROM chain.page_fields
+    WHERE rebuilds(page_id)
 ),
 stored AS (
     -- The current body's mentions are those of its version in chain.page_versions (read

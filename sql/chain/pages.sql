@@ -2,7 +2,8 @@
 -- space, title, labels, version, dates, author, ancestors, body as text, and approval:
 -- `approved` when the current body carries the policy's marker, and the first version
 -- that carried it (from chain.page_versions). What the page's own payload gives is typed
--- once per page in chain.page_fields.
+-- once per page in chain.page_fields. Built by key (lib/incremental.KEYED): a night derives
+-- again the pages whose page or versions were stored since, `rebuilds(page_id)`.
 CREATE SCHEMA IF NOT EXISTS chain;
 
 CREATE OR REPLACE TABLE chain.pages AS
@@ -10,19 +11,25 @@ WITH spaces AS (
     SELECT object_key AS space_key, payload->>'$.name' AS space_name
     FROM raw.current_objects('confluence', 'space')
 ),
+fields AS (
+    SELECT * FROM chain.page_fields WHERE rebuilds(page_id)
+),
+versions AS (
+    SELECT * FROM chain.page_versions WHERE rebuilds(page_id)
+),
 first_versions AS (
-    SELECT page_id, edited_at AS created_at, author FROM chain.page_versions WHERE number = 1
+    SELECT page_id, edited_at AS created_at, author FROM versions WHERE number = 1
 ),
 approvals AS (
     SELECT page_id,
            min(number) FILTER (WHERE approved)     AS first_approved_version,
            arg_min(edited_at, number) FILTER (WHERE approved) AS first_approved_at
-    FROM chain.page_versions GROUP BY page_id
+    FROM versions GROUP BY page_id
 ),
 current_versions AS (
     SELECT f.page_id, v.body_text, v.approved
-    FROM chain.page_fields f
-    JOIN chain.page_versions v ON v.page_id = f.page_id AND v.number = f.version_number
+    FROM fields f
+    JOIN versions v ON v.page_id = f.page_id AND v.number = f.version_number
 ),
 unstored AS (
     -- a page whose current version is not stored: its body is read here
@@ -30,13 +37,14 @@ unstored AS (
            driftgate_storage_text(json_extract_string(r.payload, '$.body.storage.value'))
                AS body_text
     FROM raw.current_objects('confluence', 'page') r
-    WHERE r.object_key NOT IN (SELECT page_id FROM current_versions)
+    WHERE rebuilds(r.object_key)
+      AND r.object_key NOT IN (SELECT page_id FROM current_versions)
 ),
 typed AS (
     SELECT f.*,
            coalesce(v.body_text, u.body_text)                       AS body_text,
            v.approved                                               AS version_approved
-    FROM chain.page_fields f
+    FROM fields f
     LEFT JOIN current_versions v ON v.page_id = f.page_id
     LEFT JOIN unstored u ON u.page_id = f.page_id
 )

@@ -37,3 +37,10 @@ SELECT raw_id FROM chain_state.inputs
 WHERE table_name = tbl
   AND raw_id NOT IN (SELECT raw_id FROM raw.current
                      WHERE source = src AND object_type = typ AND NOT deleted);
+
+-- Per table built by key (lib/incremental.KEYED): the newest raw row when it was built;
+-- the raw rows after it name the keys the next build derives again.
+CREATE TABLE IF NOT EXISTS chain_state.marks (
+    table_name   VARCHAR PRIMARY KEY,
+    raw_mark     BIGINT NOT NULL
+);

@@ -34,11 +34,12 @@ class Judged:
 
 
 def judge(dataset: Path, db: Path, *, as_of: str | None = None,
-          selection: str = "*") -> dg.ExecuteInProcessResult:  # fmt: skip
+          selection: str = "*", port: int = 0) -> dg.ExecuteInProcessResult:  # fmt: skip
     """Materialize ``selection`` (assets and checks) on ``db`` with ``dataset`` served
-    by the emulator, judged as of ``as_of`` (default: the dataset's own)."""
+    by the emulator (on ``port``: 0 for any free one), judged as of ``as_of`` (default:
+    the dataset's own)."""
     manifest = json.loads((dataset / "manifest.json").read_text())
-    running = server.start(str(dataset))
+    running = server.start(str(dataset), port=port)
     try:
         defs = harness.definitions()
         return dg.materialize(

@@ -14,11 +14,12 @@ import pytest
 
 from dagster_project.definitions import layer_tables
 from dagster_project.lib.chainsql import build_table
-from dagster_project.lib.incremental import INCREMENTAL, chain_inputs, references
+from dagster_project.lib.incremental import INCREMENTAL, KEYED, chain_inputs, references
 from dagster_project.lib.policy import load_policy
 from dagster_project.lib.rawstore import Batch, RawObject, RawStore
 from dagster_project.sandbox.simulator import advance, generate
 from tests.analysis.conftest import judge
+from tests.conftest import free_port
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -58,11 +59,13 @@ def week_later(tmp_path_factory):
     dataset = root / "dataset"
     generate(dataset, seed=5, scale="demo", flavor="cloud")
     db = root / "driftgate.duckdb"
-    judge(dataset, db)
+    port = free_port()  # one address, as a real server keeps: the payloads' links name it
+    judge(dataset, db, port=port)
     with duckdb.connect(str(db), read_only=True) as con:
         first = {t: rows(con, t) for t in CHAIN}
     advance(dataset, days=7, seed=5)
-    judge(dataset, db, as_of=json.loads((dataset / "manifest.json").read_text())["as_of"])
+    as_of = json.loads((dataset / "manifest.json").read_text())["as_of"]
+    judge(dataset, db, as_of=as_of, port=port)
     return root, db, first
 
 
@@ -73,7 +76,10 @@ def test_a_week_of_changes_gives_the_rows_of_a_build_from_scratch(week_later):
         after = {t: rows(con, t) for t in CHAIN}
     # the second night derived only what changed, and something did change
     assert kinds == {t: False for t in INCREMENTAL}
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert builds(con, KEYED) == {t: False for t in KEYED}
     assert any(after[t] != first[t] for t in ("field_changes", "work_items", "commits"))
+    assert all(after[t] != first[t] for t in KEYED)
     assert after == from_scratch(db, root / "scratch.duckdb")
 
 
@@ -113,6 +119,86 @@ def test_deleted_objects_and_changed_references(work, tmp_path):
     for table in INCREMENTAL:
         assert kinds[table] == (("jira", "status") in references(table)), table
     assert after == from_scratch(work, tmp_path / "scratch.duckdb")
+
+
+def test_a_table_built_by_key_reads_only_tables_built_from_its_keys_objects():
+    """What makes a key's rows depend on its own objects alone: every chain table a keyed
+    table reads is built object by object from one of its key's raw types."""
+    for table, (_column, drivers) in KEYED.items():
+        for other in chain_inputs(table):
+            assert INCREMENTAL.get(other) in drivers, (table, other)
+
+
+def test_pages_are_derived_again_by_key_after_deletions_and_late_versions(work, tmp_path):
+    """A deleted page, and a version stored for a page whose own object did not change:
+    both pages' rows are derived again, by key, and every table equals a build from
+    scratch. A renamed space, which every page row reads, rebuilds chain.pages whole."""
+    with duckdb.connect(str(work)) as con:
+        gone, late = con.execute(  # the latter's current version is stored
+            "SELECT (SELECT min(page_id) FROM chain.page_mentions), max(f.page_id) "
+            "FROM chain.page_fields f JOIN chain.page_versions v "
+            "ON v.page_id = f.page_id AND v.number = f.version_number"
+        ).fetchone()
+        store = RawStore(con, "confluence", "test-run", fetched_at=NOW)
+        pages = {
+            k
+            for (k,) in con.execute(
+                "SELECT object_key FROM raw.current_objects('confluence', 'page')"
+            ).fetchall()
+        }
+        store.tombstone_missing("page", pages - {gone})
+        store.tombstone_missing("page_version", set(), parent_key=gone)
+        number, payload = con.execute(
+            "SELECT v.number, o.payload FROM chain.page_fields f "
+            "JOIN chain.page_versions v ON v.page_id = f.page_id AND v.number = f.version_number "
+            "JOIN raw.objects o ON o.raw_id = v.raw_id WHERE f.page_id = ?",
+            [late],
+        ).fetchone()
+        named = issue_key(con)
+        body = json.loads(payload)
+        body["content"]["body"]["storage"]["value"] += f"<p>Now also about {named}.</p>"
+        store.commit(
+            Batch(objects=[RawObject("page_version", f"{late}:{number}", body, parent_key=late)])
+        )
+        outcomes = {t: build_chain(con, t) for t in CHAIN}
+        assert {outcomes[t] for t in KEYED} == {"changes"}
+        assert not con.execute(
+            "SELECT count(*) FROM chain.pages WHERE page_id = ?", [gone]
+        ).fetchone()[0]
+        mentioned = {
+            k
+            for (k,) in con.execute(
+                "SELECT issue_key FROM chain.page_mentions WHERE page_id = ?", [late]
+            ).fetchall()
+        }
+        assert named in mentioned
+        after = {t: rows(con, t) for t in CHAIN}
+    assert after == from_scratch(work, tmp_path / "scratch.duckdb")
+
+    with duckdb.connect(str(work)) as con:
+        space, payload = con.execute(
+            "SELECT object_key, payload FROM raw.current_objects('confluence', 'space') "
+            "ORDER BY object_key LIMIT 1"
+        ).fetchone()
+        renamed = {**json.loads(payload), "name": "Renamed space"}
+        RawStore(con, "confluence", "test-run", fetched_at=NOW).commit(
+            Batch(objects=[RawObject("space", space, renamed)])
+        )
+        outcomes = {t: build_chain(con, t) for t in CHAIN}
+        assert outcomes["pages"] == "full" and outcomes["page_mentions"] == "unchanged"
+        assert ("Renamed space",) in con.execute(
+            "SELECT DISTINCT space_name FROM chain.pages"
+        ).fetchall()
+        after = {t: rows(con, t) for t in CHAIN}
+    assert after == from_scratch(work, tmp_path / "scratch2.duckdb")
+
+
+def issue_key(con: duckdb.DuckDBPyConnection) -> str:
+    """An issue no page mentions yet."""
+    return con.execute(
+        "SELECT min(issue_key) FROM chain.work_items "
+        "WHERE issue_key NOT IN (SELECT issue_key FROM chain.page_mentions)"
+    ).fetchone()[0]
 
 
 def test_a_night_without_changes_rebuilds_no_chain_table(work):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from dagster_project.lib.inflight import in_order, read_ahead
+from dagster_project.lib.inflight import in_order, offset_pages, read_ahead
 from dagster_project.sandbox.simulator import generate
 from tests.conftest import sandbox_stats
 from tests.ingest.harness import materialize, table
@@ -121,6 +121,106 @@ def test_read_ahead_closed_early_waits_for_the_page_on_its_way_and_asks_no_more(
     assert [n for n, _ in pages.asked] == [0, 1]
 
 
+class OffsetListing:
+    """A listing paged by offset as Jira Server pages its search: ``fetch(start)`` grants
+    at most ``cap`` items and reports the total; ``on_fetch`` may change the listing as
+    a page is read (issues updated meanwhile move to its end)."""
+
+    def __init__(self, count: int, cap: int, delay_s: float = 0.02, on_fetch=None):
+        self.items = list(range(count))
+        self.cap, self.delay_s, self.on_fetch = cap, delay_s, on_fetch
+        self.lock = threading.Lock()
+        self.running = self.most = 0
+        self.asked: list[int] = []
+
+    def __call__(self, start: int) -> tuple[list[int], int]:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.asked.append(start)
+        try:
+            with self.lock:
+                if self.on_fetch:
+                    self.on_fetch(self, start)
+                page, total = self.items[start : start + self.cap], len(self.items)
+            time.sleep(self.delay_s)
+            return page, total
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def _read(listing: OffsetListing, workers: int) -> list[int]:
+    return [item for page, _ in offset_pages(listing, workers) for item in page]
+
+
+def test_offset_pages_come_in_order_with_as_many_asked_at_once_as_allowed():
+    listing = OffsetListing(95, cap=10)
+    assert _read(listing, 3) == list(range(95))
+    assert listing.most == 3
+    assert sorted(listing.asked) == list(range(0, 95, 10))  # each page asked once
+    one_at_a_time = OffsetListing(95, cap=10)
+    assert _read(one_at_a_time, 1) == list(range(95)) and one_at_a_time.most == 1
+
+
+def test_the_first_page_sets_the_size_the_server_grants():
+    listing = OffsetListing(23, cap=4)  # asked for more, granted 4 a page
+    assert _read(listing, 2) == list(range(23))
+    assert sorted(listing.asked) == list(range(0, 23, 4))
+
+
+def test_a_listing_that_grows_or_shrinks_while_read_ends_where_its_pages_say():
+    def grow(listing, start):
+        if start == 20 and len(listing.items) == 50:
+            listing.items.extend(range(50, 65))
+
+    grown = OffsetListing(50, cap=10, on_fetch=grow)
+    assert _read(grown, 2) == list(range(65))
+
+    def shrink(listing, start):
+        if start == 10:
+            del listing.items[40:]
+
+    shrunk = OffsetListing(60, cap=10, on_fetch=shrink)
+    assert _read(shrunk, 3) == list(range(40))
+
+
+def test_a_short_page_before_the_end_is_continued_from_where_it_stopped():
+    def cap_once(listing, start):
+        listing.cap = 6 if start == 20 else 10  # one page granted fewer than the first
+
+    listing = OffsetListing(57, cap=10, on_fetch=cap_once)
+    # every item exactly once: the pages asked for past the short one are dropped
+    assert _read(listing, 3) == list(range(57))
+    assert 26 in listing.asked
+
+
+def test_offset_pages_raise_a_failure_in_order_and_leave_no_request_running():
+    def fail(listing, start):
+        if start == 30:
+            raise ValueError("page at 30")
+
+    listing = OffsetListing(100, cap=10, on_fetch=fail)
+    seen: list[int] = []
+    with pytest.raises(ValueError, match="page at 30"):
+        for page, _ in offset_pages(listing, 2):
+            seen.extend(page)
+    assert seen == list(range(30))
+    assert listing.running == 0
+
+
+def test_offset_pages_closed_early_wait_for_the_pages_on_their_way():
+    listing = OffsetListing(200, cap=10, delay_s=0.05)
+    pages = offset_pages(listing, 2)
+    next(pages)
+    next(pages)
+    pages.close()
+    assert listing.running == 0
+    asked = len(listing.asked)
+    time.sleep(0.15)
+    assert len(listing.asked) == asked <= 4
+
+
 @pytest.fixture(scope="module")
 def organisation(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("org") / "demo"
@@ -128,10 +228,14 @@ def organisation(tmp_path_factory) -> Path:
     return root
 
 
-def _ingest(url: str, tmp: Path, monkeypatch, per_step: int) -> tuple[dict, list[tuple]]:
+def _ingest(
+    url: str, tmp: Path, monkeypatch, per_step: int, page_size: int = 100
+) -> tuple[dict, list[tuple]]:
     tmp.mkdir()
     policy = tmp / "policy.yaml"
-    policy.write_text(f"operations:\n  requests_per_step: {per_step}\n")
+    policy.write_text(
+        f"operations:\n  requests_per_step: {per_step}\ningest:\n  page_size: {page_size}\n"
+    )
     monkeypatch.setenv("DRIFTGATE_POLICY", str(policy))
     requests.delete(f"{url}/_sandbox/stats", timeout=10)
     db = tmp / "dg.duckdb"
@@ -160,3 +264,21 @@ def test_per_object_requests_overlap_within_the_policy(serve, organisation, tmp_
     # the same requests, and the same objects stored
     assert paired["by_endpoint"] == serial["by_endpoint"]
     assert paired_rows == serial_rows and len(serial_rows) > 1000
+
+
+def test_server_search_pages_come_two_at_a_time_and_store_the_same(serve, tmp_path, monkeypatch):
+    root = tmp_path / "org"
+    generate(root, seed=11, issues=60, flavor="server")
+    url = serve(root, latency_ms=15).url
+    serial, serial_rows = _ingest(url, tmp_path / "one", monkeypatch, 1, page_size=10)
+    paired, paired_rows = _ingest(url, tmp_path / "two", monkeypatch, 2, page_size=10)
+
+    assert serial["by_endpoint"]["GET /rest/api/2/search"] >= 6  # pages of 10
+    search = "GET /rest/api/2/search"
+    assert serial["most_in_flight"]["jira"] == 1
+    assert serial["most_in_flight_by_endpoint"][search] == 1
+    # two search pages on the wire at once, and never more than the policy's two requests
+    assert paired["most_in_flight_by_endpoint"][search] == 2
+    assert paired["most_in_flight"]["jira"] == 2
+    assert paired["by_endpoint"] == serial["by_endpoint"]
+    assert paired_rows == serial_rows

@@ -18,7 +18,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import psycopg2
 import pytest
 import requests
 
-from tests.conftest import ENV_PREFIXES, HANDMADE
+from tests.conftest import ENV_PREFIXES, HANDMADE, free_port
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -41,12 +40,6 @@ DB_NAME = "dagster"
 PG_USER = "dagster"
 PG_PASSWORD = "not-a-secret-test-only"
 SCHEDULE = "nightly_schedule"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def postgres_bindir() -> Path | None:

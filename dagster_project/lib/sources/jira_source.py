@@ -28,7 +28,7 @@ from jira import JIRA
 from pydantic import ValidationError, field_validator
 
 from dagster_project.lib.connections import Connection
-from dagster_project.lib.inflight import in_order, read_ahead
+from dagster_project.lib.inflight import in_order, offset_pages, read_ahead
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import Batch, Quarantined, RawObject, RawStore
 from dagster_project.lib.retry import SourceError, with_retries
@@ -198,25 +198,23 @@ class JiraSource:
                 if not token or page.get("isLast"):
                     return
         else:
-            start = 0
-            while True:
+            # Server pages by offset: the pages after the first are asked for as many at
+            # once as the step's slots allow (lib/inflight.offset_pages).
+            def page_at(start: int) -> tuple[list[dict[str, Any]], int | None]:
                 page = self._call(
                     "GET search",
-                    lambda s=start: self.client.search_issues(
+                    lambda: self.client.search_issues(
                         jql,
-                        startAt=s,
+                        startAt=start,
                         maxResults=self.page_size,
                         fields=fields,
                         expand=expand,
                         json_result=True,
                     ),
                 )
-                issues = page.get("issues", [])
-                total = page.get("total")
-                yield issues, total
-                start += len(issues)
-                if not issues or (total is not None and start >= total):
-                    return
+                return page.get("issues", []), page.get("total")
+
+            yield from offset_pages(page_at, self.in_flight)
 
     def count(self, jql: str) -> int | None:
         """What the source says matches ``jql`` (Server: total; Cloud: approximate count)."""

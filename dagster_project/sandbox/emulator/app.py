@@ -65,7 +65,7 @@ AUTH_MESSAGES = {
 
 class Stats:
     """Counts every request received, by API and by method + route template, and the
-    most requests each API had in flight at once."""
+    most requests each API, and each route, had in flight at once."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -73,6 +73,8 @@ class Stats:
         self.by_endpoint: Counter[str] = Counter()
         self.in_flight: Counter[str] = Counter()
         self.most_in_flight: Counter[str] = Counter()
+        self.endpoint_in_flight: Counter[str] = Counter()
+        self.most_by_endpoint: Counter[str] = Counter()
 
     def record(self, api: str | None, endpoint: str) -> None:
         with self._lock:
@@ -80,17 +82,22 @@ class Stats:
             self.by_endpoint[endpoint] += 1
 
     @contextmanager
-    def serving(self, api: str | None) -> Iterator[None]:
-        """While one request of ``api`` is being answered."""
+    def serving(self, api: str | None, endpoint: str) -> Iterator[None]:
+        """While one request of ``api`` to ``endpoint`` is being answered."""
         name = api or "other"
         with self._lock:
-            self.in_flight[name] += 1
-            self.most_in_flight[name] = max(self.most_in_flight[name], self.in_flight[name])
+            for counts, most, key in (
+                (self.in_flight, self.most_in_flight, name),
+                (self.endpoint_in_flight, self.most_by_endpoint, endpoint),
+            ):
+                counts[key] += 1
+                most[key] = max(most[key], counts[key])
         try:
             yield
         finally:
             with self._lock:
                 self.in_flight[name] -= 1
+                self.endpoint_in_flight[endpoint] -= 1
 
     def snapshot(self, faults: FaultPlan | None) -> dict[str, Any]:
         with self._lock:
@@ -101,6 +108,7 @@ class Stats:
                 "requests": requests,
                 "by_endpoint": dict(sorted(self.by_endpoint.items())),
                 "most_in_flight": dict(sorted(self.most_in_flight.items())),
+                "most_in_flight_by_endpoint": dict(sorted(self.most_by_endpoint.items())),
             }
         if faults is not None:
             out["faults"] = dict(sorted(faults.injected.items()))
@@ -111,6 +119,7 @@ class Stats:
             self.by_api.clear()
             self.by_endpoint.clear()
             self.most_in_flight.clear()
+            self.most_by_endpoint.clear()
 
 
 class ConnectionReset(ConnectionError):
@@ -173,7 +182,7 @@ class Emulator:
         matched = self.router.match(request.method, path)
         endpoint = f"{request.method} {matched[0].template if matched else path}"
         self.stats.record(api, endpoint)
-        with self.stats.serving(api):
+        with self.stats.serving(api, endpoint):
             return self._serve(request, api, matched, path)
 
     def _serve(self, request: Request, api: str | None, matched: Any, path: str) -> Response:
