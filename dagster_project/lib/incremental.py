@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -55,24 +56,46 @@ INCREMENTAL: dict[str, tuple[str, str]] = {
     "merge_requests": ("gitlab", "merge_request"),
     "mr_change_files": ("gitlab", "mr_change"),
     "mr_note_kinds": ("gitlab", "mr_note"),
+    "mr_approvals": ("gitlab", "mr_approval"),
     "commits": ("gitlab", "commit"),
     "deployments": ("gitlab", "deployment"),
     "page_versions": ("confluence", "page_version"),
     "page_labels": ("confluence", "page"),
     "page_fields": ("confluence", "page"),
 }
-# Table -> its key column, and per raw (source, type) it is derived from, the column of
-# raw.objects that holds a row's key: the object's own key, or its parent's. Every chain
-# table such a table reads is built from the same raw objects (tests hold it to that).
-KEYED: dict[str, tuple[str, dict[tuple[str, str], str]]] = {
-    "pages": (
-        "page_id",
-        {("confluence", "page"): "object_key", ("confluence", "page_version"): "parent_key"},
-    ),
-    "page_mentions": (
-        "page_id",
-        {("confluence", "page"): "object_key", ("confluence", "page_version"): "parent_key"},
-    ),
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """How a table built by key finds the keys whose rows to derive again.
+
+    ``drivers``: per raw (source, type) the rows are derived from, the column of
+    raw.objects that holds a row's raw key (the object's own key, or its parent's).
+    ``lookup``: where the table's key is not the raw key, the chain table, raw key column
+    and key column that map one to the other (a merge request's object key to its
+    ``mr_key``); rows whose key that table no longer holds go too."""
+
+    column: str
+    drivers: dict[tuple[str, str], str]
+    lookup: tuple[str, str, str] | None = None
+
+
+_PAGE = {("confluence", "page"): "object_key", ("confluence", "page_version"): "parent_key"}
+_MR = {
+    ("gitlab", "merge_request"): "object_key",
+    ("gitlab", "mr_note"): "parent_key",
+    ("gitlab", "mr_change"): "parent_key",
+    ("gitlab", "mr_approval"): "parent_key",
+}
+_MR_KEY = ("merge_requests", "object_key", "mr_key")
+# Every chain table a keyed table reads is built from its drivers' raw objects, object by
+# object or by the same key (tests hold it to that).
+KEYED: dict[str, Keyed] = {
+    "pages": Keyed("page_id", _PAGE),
+    "page_mentions": Keyed("page_id", _PAGE),
+    "mr_notes": Keyed("mr_key", _MR, _MR_KEY),
+    "mr_changes": Keyed("mr_key", _MR, _MR_KEY),
+    "mr_review_rounds": Keyed("mr_key", _MR, _MR_KEY),
 }
 LIB = Path(__file__).resolve().parent
 # What SQL text reads: current raw objects of a (source, type), chain tables (also
@@ -97,7 +120,7 @@ def references(table: str) -> list[tuple[str, str]]:
     """The raw ``(source, type)`` inputs the table reads besides its driving objects
     (all of them for a table built whole)."""
     text = sql_text(f"chain/{table}")
-    driving = set(KEYED[table][1]) if table in KEYED else {INCREMENTAL.get(table)}
+    driving = set(KEYED[table].drivers) if table in KEYED else {INCREMENTAL.get(table)}
     return sorted({m for m in RAW_INPUT.findall(text) if m not in driving})
 
 
@@ -196,33 +219,46 @@ def build_chain_table(con: duckdb.DuckDBPyConnection, table: str, policy_json: s
 
 def _stage_keys(con: duckdb.DuckDBPyConnection, table: str, mark: int) -> bool:
     """Keep in ``temp.rebuilt_keys`` the keys of a keyed table whose raw objects were
-    stored (changed, new or deleted) after raw row ``mark``; whether there are any."""
-    _, drivers = KEYED[table]
+    stored (changed, new or deleted) after raw row ``mark``, and those of its rows whose
+    key is gone; whether there are any."""
+    keyed = KEYED[table]
     union = " UNION ALL ".join(
         f"SELECT o.{column} AS key FROM raw.current c JOIN raw.objects o USING (raw_id) "  # noqa: S608
         "WHERE c.source = ? AND c.object_type = ? AND c.raw_id > ? AND o.raw_id > ?"
-        for column in drivers.values()
+        for column in keyed.drivers.values()
     )
-    params = [value for driver in drivers for value in (*driver, mark, mark)]
+    params = [value for driver in keyed.drivers for value in (*driver, mark, mark)]
+    keys = f"SELECT key FROM ({union}) WHERE key IS NOT NULL"  # noqa: S608
+    if keyed.lookup is not None:
+        via, raw_key, key = keyed.lookup
+        keys = (
+            f"SELECT {key} AS key FROM chain.{via} WHERE {raw_key} IN ({keys}) "  # noqa: S608
+            f"UNION ALL SELECT t.{keyed.column} FROM chain.{table} t "
+            f"WHERE NOT EXISTS (FROM chain.{via} v WHERE v.{key} = t.{keyed.column})"
+        )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE rebuilt_keys AS "  # noqa: S608 - columns named in KEYED
-        f"SELECT DISTINCT key FROM ({union}) WHERE key IS NOT NULL",
+        "CREATE OR REPLACE TEMP TABLE rebuilt_keys AS "  # noqa: S608 - names from KEYED
+        f"SELECT DISTINCT key FROM ({keys}) WHERE key IS NOT NULL",
         params,
     )
     return con.execute("SELECT count(*) FROM rebuilt_keys").fetchone()[0] > 0
 
 
 def _apply_keys(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Delete the rows of the staged keys and derive them again."""
-    column, _ = KEYED[table]
+    """Delete the rows of the staged keys and derive them again (rows without a key, if
+    any, every time: no key names them)."""
+    column = KEYED[table].column
     create = f"CREATE OR REPLACE TABLE chain.{table} AS"
     text = sql_text(f"chain/{table}")
     if text.count(create) != 1 or "rebuilds(" not in text:
         raise ValueError(f"chain/{table}.sql: cannot be built by key")
     con.execute(
-        f"DELETE FROM chain.{table} WHERE {column} IN (SELECT key FROM rebuilt_keys)"  # noqa: S608
+        f"DELETE FROM chain.{table} "  # noqa: S608
+        f"WHERE {column} IS NULL OR {column} IN (SELECT key FROM rebuilt_keys)"
     )
-    con.execute("CREATE OR REPLACE TEMP MACRO rebuilds(k) AS k IN (SELECT key FROM rebuilt_keys)")
+    con.execute(
+        "CREATE OR REPLACE TEMP MACRO rebuilds(k) AS k IS NULL OR k IN (SELECT key FROM rebuilt_keys)"
+    )
     try:
         _run(con, text.replace(create, f"CREATE OR REPLACE TEMP TABLE {table}_delta AS"))
     finally:

@@ -123,10 +123,14 @@ def test_deleted_objects_and_changed_references(work, tmp_path):
 
 def test_a_table_built_by_key_reads_only_tables_built_from_its_keys_objects():
     """What makes a key's rows depend on its own objects alone: every chain table a keyed
-    table reads is built object by object from one of its key's raw types."""
-    for table, (_column, drivers) in KEYED.items():
+    table reads is built object by object from one of its key's raw types, or by the
+    same key."""
+    for table, keyed in KEYED.items():
         for other in chain_inputs(table):
-            assert INCREMENTAL.get(other) in drivers, (table, other)
+            inner = KEYED.get(other)
+            assert INCREMENTAL.get(other) in keyed.drivers or (
+                inner is not None and set(inner.drivers) <= set(keyed.drivers)
+            ), (table, other)
 
 
 def test_pages_are_derived_again_by_key_after_deletions_and_late_versions(work, tmp_path):
@@ -161,7 +165,7 @@ def test_pages_are_derived_again_by_key_after_deletions_and_late_versions(work, 
             Batch(objects=[RawObject("page_version", f"{late}:{number}", body, parent_key=late)])
         )
         outcomes = {t: build_chain(con, t) for t in CHAIN}
-        assert {outcomes[t] for t in KEYED} == {"changes"}
+        assert {outcomes[t] for t in ("pages", "page_mentions")} == {"changes"}
         assert not con.execute(
             "SELECT count(*) FROM chain.pages WHERE page_id = ?", [gone]
         ).fetchone()[0]
@@ -191,6 +195,51 @@ def test_pages_are_derived_again_by_key_after_deletions_and_late_versions(work, 
         ).fetchall()
         after = {t: rows(con, t) for t in CHAIN}
     assert after == from_scratch(work, tmp_path / "scratch2.duckdb")
+
+
+def test_merge_request_tables_follow_a_deleted_merge_request_and_a_deleted_note(work, tmp_path):
+    """A merge request deleted with its notes left behind, and one note of another deleted:
+    the tables keyed by merge request lose exactly those rows, by key."""
+    with duckdb.connect(str(work)) as con:
+        (gone,), (noted, note) = (
+            con.execute(
+                "SELECT object_key FROM chain.merge_requests WHERE mr_key IN "
+                "(SELECT mr_key FROM chain.mr_notes) ORDER BY object_key LIMIT 1"
+            ).fetchall()
+            + con.execute(
+                "SELECT mr_object_key, object_key FROM chain.mr_note_kinds n "
+                "JOIN raw.current c ON c.raw_id = n.raw_id ORDER BY mr_object_key DESC LIMIT 1"
+            ).fetchall()
+        )
+        gone_key = con.execute(
+            "SELECT mr_key FROM chain.merge_requests WHERE object_key = ?", [gone]
+        ).fetchone()[0]
+        store = RawStore(con, "gitlab", "test-run", fetched_at=NOW)
+        mrs = {
+            k
+            for (k,) in con.execute(
+                "SELECT object_key FROM raw.current_objects('gitlab', 'merge_request')"
+            ).fetchall()
+        }
+        store.tombstone_missing("merge_request", mrs - {gone})
+        notes = {
+            k
+            for (k,) in con.execute(
+                "SELECT object_key FROM raw.objects WHERE raw_id IN "
+                "(SELECT raw_id FROM raw.current_objects('gitlab', 'mr_note')) AND parent_key = ?",
+                [noted],
+            ).fetchall()
+        }
+        store.tombstone_missing("mr_note", notes - {note}, parent_key=noted)
+        outcomes = {t: build_chain(con, t) for t in CHAIN}
+        assert {outcomes[t] for t in ("mr_notes", "mr_changes", "mr_review_rounds")} == {"changes"}
+        for table in ("mr_notes", "mr_review_rounds"):
+            assert not con.execute(
+                f"SELECT count(*) FROM chain.{table} WHERE mr_key = ?",  # noqa: S608
+                [gone_key],
+            ).fetchone()[0]
+        after = {t: rows(con, t) for t in CHAIN}
+    assert after == from_scratch(work, tmp_path / "scratch.duckdb")
 
 
 def issue_key(con: duckdb.DuckDBPyConnection) -> str:

@@ -40,10 +40,17 @@ chain_mr_notes = sql_table_asset(
     description="Every note of every merge request, classified: pushes (added commits), "
     "approvals, unapprovals, comments, other system notes.",
 )
+chain_mr_approvals = sql_table_asset(
+    "chain",
+    "mr_approvals",
+    deps=[RAW_GITLAB],
+    description="When each merge request was first approved, from its approvals answer: "
+    "built answer by answer.",
+)
 chain_mr_review_rounds = sql_table_asset(
     "chain",
     "mr_review_rounds",
-    deps=[RAW_GITLAB, MERGE_REQUESTS, MR_NOTES],
+    deps=[["chain", "mr_approvals"], MERGE_REQUESTS, MR_NOTES],
     description="Per merge request, the pushes that followed its first review comment or "
     "approval: the revision rounds behind the rework report.",
 )
