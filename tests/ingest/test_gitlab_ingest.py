@@ -55,6 +55,7 @@ CHAIN = (
     "mr_changes",
     "mr_note_kinds",
     "mr_notes",
+    "mr_approvals",
     "mr_review_rounds",
     "mr_mentions",
     "commits",
@@ -456,7 +457,12 @@ def test_only_a_merge_request_whose_diff_moved_is_asked_for_its_changes(
     _run(url, fresh)
     for name, rows in _chain(fresh).items():
         # REST notes keep the milliseconds the GraphQL ones read before had not
-        if refs != "rest" or name not in ("mr_note_kinds", "mr_notes", "mr_review_rounds"):
+        if refs != "rest" or name not in (
+            "mr_note_kinds",
+            "mr_notes",
+            "mr_approvals",
+            "mr_review_rounds",
+        ):
             assert kept[name] == rows, name
     # the refs kept beside the new /changes are the pushed head's
     head = table(
@@ -818,7 +824,7 @@ def test_rest_reads_the_same_notes_where_graphql_is_not_used(
     assert _notes_to_the_second(db) == _notes_to_the_second(graphql_db)
     assert _rounds_to_the_second(db) == _rounds_to_the_second(graphql_db)
     rest, graphql = _chain(db), _chain(graphql_db)
-    for name in set(CHAIN) - {"mr_note_kinds", "mr_notes", "mr_review_rounds"}:
+    for name in set(CHAIN) - {"mr_note_kinds", "mr_notes", "mr_approvals", "mr_review_rounds"}:
         assert rest[name] == graphql[name], name
 
 

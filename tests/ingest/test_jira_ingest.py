@@ -416,7 +416,9 @@ def test_faults_do_not_change_the_result(serve, tmp_path):
 
 
 def test_a_killed_run_resumes_without_loss_or_duplicates(serve, tmp_path, small_pages):
-    small_pages.write_text("ingest:\n  page_size: 5\n")  # five search pages
+    # Five search pages, one request at a time: Server's pages are otherwise asked two at
+    # once (lib/inflight.offset_pages), and the order below is what the kill relies on.
+    small_pages.write_text("ingest:\n  page_size: 5\noperations:\n  requests_per_step: 1\n")
     emulator = serve(HANDMADE, jira_flavor="server", latency_ms=100)
     db = tmp_path / "killed.duckdb"
     search = "GET /rest/api/2/search"
