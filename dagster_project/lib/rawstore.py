@@ -267,6 +267,20 @@ class RawStore:
         keys = self._held(object_type, keys)
         return self._parts_of(object_type, name, keys) if keys else {}
 
+    def kept_part_sets(self, object_type: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """All the parts kept with the current row of each key, in one query; keys whose
+        current row was stored without parts are left out (ask ``stored_parts``)."""
+        keys = self._held(object_type, keys)
+        if not keys:
+            return {}
+        rows = self.con.execute(
+            "SELECT c.object_key, p.parts::VARCHAR FROM raw.current c "
+            "JOIN raw.parts p USING (raw_id) WHERE c.source = ? AND c.object_type = ? "
+            "AND NOT c.deleted AND c.object_key IN (SELECT unnest(?))",
+            [self.source, object_type, keys],
+        ).fetchall()
+        return {key: json.loads(parts) for key, parts in rows}
+
     def kept_or_stored_parts(
         self,
         object_type: str,
@@ -298,15 +312,6 @@ class RawStore:
             params.append(keys)
         rows = self.con.execute(sql, params).fetchall()
         return {key: json.loads(part) for key, part in rows if part is not None}
-
-    def current_part(self, object_type: str, name: str, path: str) -> dict[str, Any]:
-        """The part ``name`` of every current, not deleted object of a type (what a fetch
-        compares the listing with: an issue's ``updated``, a page's version), read from
-        ``raw.parts`` instead of decompressing every payload. Rows stored without it (by
-        an earlier version) have it read from the payload at ``path`` once and kept."""
-        self.keep_missing_part(object_type, name, path)
-        values = self._parts_of(object_type, name, None)
-        return {key: value for key, value in values.items() if value is not None}
 
     def keep_missing_part(self, object_type: str, name: str, path: str) -> None:
         """Add ``name`` to the parts of current rows stored without it, from their payload

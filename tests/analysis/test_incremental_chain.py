@@ -180,14 +180,7 @@ def test_pages_are_derived_again_by_key_after_deletions_and_late_versions(work, 
     assert after == from_scratch(work, tmp_path / "scratch.duckdb")
 
     with duckdb.connect(str(work)) as con:
-        space, payload = con.execute(
-            "SELECT object_key, payload FROM raw.current_objects('confluence', 'space') "
-            "ORDER BY object_key LIMIT 1"
-        ).fetchone()
-        renamed = {**json.loads(payload), "name": "Renamed space"}
-        RawStore(con, "confluence", "test-run", fetched_at=NOW).commit(
-            Batch(objects=[RawObject("space", space, renamed)])
-        )
+        edit_first(con, "confluence", "space", name="Renamed space")
         outcomes = {t: build_chain(con, t) for t in CHAIN}
         assert outcomes["pages"] == "full" and outcomes["page_mentions"] == "unchanged"
         assert ("Renamed space",) in con.execute(
@@ -242,6 +235,19 @@ def test_merge_request_tables_follow_a_deleted_merge_request_and_a_deleted_note(
     assert after == from_scratch(work, tmp_path / "scratch.duckdb")
 
 
+def edit_first(con: duckdb.DuckDBPyConnection, source: str, object_type: str, **fields) -> str:
+    """Store the first object of a type again with ``fields`` changed; its key."""
+    key, payload = con.execute(
+        "SELECT object_key, payload FROM raw.current_objects(?, ?) ORDER BY object_key LIMIT 1",
+        [source, object_type],
+    ).fetchone()
+    changed = {**json.loads(payload), **fields}
+    RawStore(con, source, "test-run", fetched_at=NOW).commit(
+        Batch(objects=[RawObject(object_type, key, changed)])
+    )
+    return key
+
+
 def issue_key(con: duckdb.DuckDBPyConnection) -> str:
     """An issue no page mentions yet."""
     return con.execute(
@@ -265,14 +271,7 @@ def test_a_change_rebuilds_what_reads_it_and_nothing_else(work, tmp_path):
     """One changed merge request: the tables reading GitLab merge requests, directly or
     through another chain table, build again; the Jira and Confluence tables do not."""
     with duckdb.connect(str(work)) as con:
-        key, payload = con.execute(
-            "SELECT object_key, payload FROM raw.current_objects('gitlab', 'merge_request') "
-            "ORDER BY object_key LIMIT 1"
-        ).fetchone()
-        retitled = {**json.loads(payload), "title": "Retitled merge request"}
-        RawStore(con, "gitlab", "test-run", fetched_at=NOW).commit(
-            Batch(objects=[RawObject("merge_request", key, retitled)])
-        )
+        key = edit_first(con, "gitlab", "merge_request", title="Retitled merge request")
         outcomes = {t: build_chain(con, t) for t in CHAIN}
         assert con.execute(
             "SELECT title FROM chain.merge_requests WHERE object_key = ?", [key]

@@ -266,10 +266,6 @@ class ReadsRecorded(RawStore):
         self.asked.append(("stored_keys", object_type, ()))
         return super().stored_keys(object_type, parent_key)
 
-    def current_part(self, object_type: str, name: str, path: str) -> dict[str, Any]:
-        self.asked.append(("current_part", object_type, ()))
-        return super().current_part(object_type, name, path)
-
     def kept_or_stored_parts(self, object_type: str, keys: Any, *args: Any) -> dict[str, Any]:
         keys = list(keys)
         self.asked.append(("parts", object_type, tuple(keys)))

@@ -1069,11 +1069,6 @@ class ReadsRecorded(RawStore):
         super().__init__(*args, **kwargs)
         self.asked: list[tuple[str, tuple[str, ...]]] = []
 
-    def current_part(self, object_type: str, name: str, path: str) -> dict[str, Any]:
-        if object_type == "merge_request":
-            self.asked.append(("every", ()))
-        return super().current_part(object_type, name, path)
-
     def kept_or_stored_parts(self, object_type: str, keys: Any, *args: Any) -> dict[str, Any]:
         keys = list(keys)
         if object_type == "merge_request":

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 import requests
 
+from dagster_project.lib.connections import Connection
 from dagster_project.lib.pipelined_store import PipelinedStore
+from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import Batch, RawObject, RawStore
-from dagster_project.lib.sources.jira_source import LINK_HISTORY, _LinkState
+from dagster_project.lib.sources.jira_source import (
+    LINK_HISTORY,
+    UPDATED,
+    JiraSource,
+    _StoredIssues,
+    ingest_jira,
+)
 from dagster_project.lib.staging import staging_dir
 from tests.conftest import HANDMADE, sandbox_stats
 from tests.ingest.harness import copy_dataset, kill_midway, materialize, staged, table
@@ -328,28 +337,83 @@ def test_a_page_compares_with_what_this_run_handed_over_before_it_is_committed(t
     raw.commit(
         Batch(
             objects=[
-                RawObject("issue", "PAY-2", {"key": "PAY-2"}, parts={LINK_HISTORY: was}),
+                RawObject(
+                    "issue", "PAY-2", {"key": "PAY-2"}, parts={LINK_HISTORY: was, UPDATED: "t1"}
+                ),
                 RawObject("remotelink", "PAY-2", {"links": []}, parent_key="PAY-2"),
             ]
         )
     )
     store = PipelinedStore(raw)
-    links = _LinkState(store)
-    assert links.before(["PAY-2", "WEB-3"]) == ({"PAY-2": (("1", "", "10003"),)}, {"PAY-2"})
+    known = _StoredIssues(store)
+    assert known.before(["PAY-2", "WEB-3"]) == ({"PAY-2": (("1", "", "10003"),)}, {"PAY-2"})
+    assert known.updated == {"PAY-2": "t1"}
 
     now = [["1", "", "10003"], ["7", "10003", ""]]
     handed = [
-        RawObject("issue", "PAY-2", {"key": "PAY-2", "v": 2}, parts={LINK_HISTORY: now}),
-        RawObject("issue", "WEB-3", {"key": "WEB-3"}, parts={LINK_HISTORY: [["8", "", "1"]]}),
+        RawObject("issue", "PAY-2", {"v": 2}, parts={LINK_HISTORY: now, UPDATED: "t2"}),
+        RawObject("issue", "WEB-3", {}, parts={LINK_HISTORY: [["8", "", "1"]], UPDATED: "t3"}),
         RawObject("remotelink", "WEB-3", {"links": [1]}, parent_key="WEB-3"),
     ]
-    links.handed(handed)  # not committed: the committed store still has PAY-2 as it was
+    known.handed(handed)  # not committed: the committed store still has PAY-2 as it was
     assert store.committed().kept_parts("issue", ["PAY-2"], LINK_HISTORY) == {"PAY-2": was}
-    history, linked = links.before(["PAY-2", "WEB-3"])
+    history, linked = known.before(["PAY-2", "WEB-3"])
     assert history == {"PAY-2": tuple(map(tuple, now)), "WEB-3": (("8", "", "1"),)}
     assert linked == {"PAY-2", "WEB-3"}
+    assert known.updated == {"PAY-2": "t2", "WEB-3": "t3"}
     store.close()
     con.close()
+
+
+class ReadsRecorded(RawStore):
+    """The store, recording which stored issues it was asked about."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked: list[str] = []
+
+    def kept_part_sets(self, object_type, keys):
+        keys = list(keys)
+        if object_type == "issue":
+            self.asked.extend(keys)
+        return super().kept_part_sets(object_type, keys)
+
+
+def test_a_night_reads_what_is_stored_only_of_the_issues_it_lists(serve, tmp_path):
+    """What a listed issue is compared with (its stored ``updated`` and remote-link items)
+    is read for the issues a search page lists, not for every stored issue: the overlap
+    window's re-listed issues cost one look-up of theirs, a night that lists nothing
+    reads nothing."""
+    emulator = serve(HANDMADE, jira_flavor="server")
+    db = tmp_path / "dg.duckdb"
+    materialize(emulator.url, db, [RAW_JIRA])
+    source = JiraSource(Connection(url=emulator.url, user="u", token="t"), Policy())
+    with duckdb.connect(str(staged(db, "jira"))) as con:
+        stored = {
+            k
+            for (k,) in con.execute(
+                "SELECT object_key FROM raw.current WHERE object_type = 'issue'"
+            ).fetchall()
+        }
+        store = ReadsRecorded(con, "jira", "overlap")
+        result = ingest_jira(source, store, now=datetime.now(UTC))
+        assert 0 < result.issues_seen < len(stored)  # the overlap window only
+        assert sorted(store.asked) == sorted(set(store.asked)) and set(store.asked) <= stored
+        assert len(store.asked) == result.issues_seen
+        # compared with what is stored and left out before the store: only the fields and
+        # statuses, listed whole every night, reach it
+        reference = con.execute(
+            "SELECT count(*) FROM raw.current WHERE object_type IN ('field', 'status')"
+        ).fetchone()[0]
+        assert store.counts.stored == 0 and store.counts.unchanged == reference
+
+        con.execute(
+            "UPDATE raw.watermarks SET watermark = now() + INTERVAL 1 DAY "
+            "WHERE object_type = 'issue'"
+        )
+        store = ReadsRecorded(con, "jira", "quiet")
+        result = ingest_jira(source, store, now=datetime.now(UTC))
+        assert result.issues_seen == 0 and store.asked == []
 
 
 def test_every_issue_has_a_remote_link_object_fetched_or_known_empty(serve, tmp_path):

@@ -151,7 +151,7 @@ def test_kept_parts_follow_the_current_row_of_each_object(con):
     assert RawStore(con, "jira", "run-2").kept_parts("issue", keys, "links") == {"A-2": []}
 
 
-def test_current_part_is_kept_beside_each_row_and_filled_in_for_older_rows(con):
+def test_a_missing_part_is_filled_in_for_older_rows_and_all_parts_read_in_one(con):
     store = RawStore(con, "jira", "run-1")
     store.commit(
         Batch(
@@ -164,23 +164,20 @@ def test_current_part_is_kept_beside_each_row_and_filled_in_for_older_rows(con):
         )
     )
     store.tombstone_missing("issue", {"A-1", "A-2", "A-3"})
+    keys = ["A-1", "A-2", "A-3", "A-4", "A-5"]
+    assert store.kept_part_sets("issue", keys) == {
+        "A-1": {"updated": "1"},
+        "A-2": {"links": [["9", "x", "y"]]},
+    }
 
-    assert store.current_part("issue", "updated", "$.u") == {"A-1": "1", "A-2": "2", "A-3": "3"}
-
+    store.keep_missing_part("issue", "updated", "$.u")
     # the rows stored without it now have it, other parts kept: the payload is not read again
-    kept = dict(
-        con.execute(
-            "SELECT c.object_key, p.parts::VARCHAR FROM raw.current c JOIN raw.parts p "
-            "USING (raw_id) WHERE NOT c.deleted"
-        ).fetchall()
-    )
-    assert {k: json.loads(v) for k, v in kept.items()} == {
+    con.execute("UPDATE raw.objects SET payload = '{}'")  # payloads out of the way
+    assert store.kept_part_sets("issue", keys) == {
         "A-1": {"updated": "1"},
         "A-2": {"links": [["9", "x", "y"]], "updated": "2"},
         "A-3": {"updated": "3"},
     }
-    con.execute("UPDATE raw.objects SET payload = '{}'")  # payloads out of the way
-    assert store.current_part("issue", "updated", "$.u") == {"A-1": "1", "A-2": "2", "A-3": "3"}
     assert store.kept_parts("issue", ["A-2"], "links") == {"A-2": [["9", "x", "y"]]}
 
 

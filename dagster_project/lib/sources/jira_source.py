@@ -278,8 +278,7 @@ def ingest_jira(source: JiraSource, store: RawStore, *, now: datetime) -> JiraFe
     mark = store.watermark("issue")
     full = mark is None
     jql = source._jql(mark or EPOCH)
-    stored_updated = _stored_updated(store)
-    links = _LinkState(store)
+    known = _StoredIssues(store)
     listed = 0
     for issues, total in read_ahead(source.search_pages(jql)):
         result.pages += 1
@@ -288,6 +287,7 @@ def ingest_jira(source: JiraSource, store: RawStore, *, now: datetime) -> JiraFe
         batch = Batch()
         newest: datetime | None = None
         changed: dict[str, dict[str, Any]] = {}
+        known.look_up(raw.get("key") for raw in issues if isinstance(raw, dict))
         for raw in issues:
             listed += 1
             try:
@@ -298,11 +298,11 @@ def ingest_jira(source: JiraSource, store: RawStore, *, now: datetime) -> JiraFe
                 continue
             updated = parse_ts(issue.fields.updated)
             newest = max(newest, updated) if newest else updated
-            if stored_updated.get(issue.key) == issue.fields.updated:
+            if known.updated.get(issue.key) == issue.fields.updated:
                 continue  # re-delivered by the overlap window, unchanged
             _complete_changelog(source, raw, result)
             changed[issue.key] = raw
-        batch.objects.extend(_issue_objects(source, links, changed, result))
+        batch.objects.extend(_issue_objects(source, known, changed, result))
         if newest is not None:
             batch.watermarks[("issue", "*")] = newest
         store.commit(batch)
@@ -322,31 +322,51 @@ def ingest_jira(source: JiraSource, store: RawStore, *, now: datetime) -> JiraFe
     return result
 
 
-def _stored_updated(store: RawStore) -> dict[str, str]:
-    return store.current_part("issue", UPDATED, "$.fields.updated")
-
-
-class _LinkState:
-    """The remote-link state a page's issues are compared with: what the store had
-    committed, overlaid with what this run handed over since. A page need not wait for
-    the previous page's commit (``PipelinedStore.committed``)."""
+class _StoredIssues:
+    """What the store holds of the issues a search page lists, read for that page's keys
+    only: each one's ``updated`` (is it unchanged?) and remote-link history (may its
+    links have changed?), as the store committed them, overlaid with what this run
+    handed over since. A page need not wait for the previous page's commit
+    (``PipelinedStore.committed``), and a night that lists a few issues reads a few."""
 
     def __init__(self, store: RawStore):
         self.store = store
-        self.history: dict[str, tuple[tuple[str, str, str], ...]] = {}  # handed over
+        self.updated: dict[str, str] = {}
+        self.history: dict[str, tuple[tuple[str, str, str], ...]] = {}
         self.linked: set[str] = set()  # issues whose remote links were handed over
+        self._seen: set[str] = set()  # keys read or handed over
+
+    def look_up(self, keys: Iterable[Any]) -> None:
+        """Read what is committed of the keys not read or handed over yet: the parts kept
+        with each stored issue in one query, the payload only of issues stored without
+        them (by an earlier version)."""
+        unseen = list(dict.fromkeys(k for k in keys if isinstance(k, str) and k not in self._seen))
+        if not unseen:
+            return
+        self._seen.update(unseen)
+        reads = self.store.committed()
+        for key, parts in reads.kept_part_sets("issue", unseen).items():
+            if UPDATED in parts:
+                self.updated[key] = parts[UPDATED]
+            if LINK_HISTORY in parts:
+                self.history[key] = tuple(tuple(item) for item in parts[LINK_HISTORY])
+        lacking = [key for key in unseen if key not in self.updated]
+        self.updated.update(reads.stored_parts("issue", lacking, "$.fields.updated"))
+        lacking = [key for key in unseen if key not in self.history]
+        found = reads.stored_parts("issue", lacking, "$.changelog.histories")
+        self.history.update((key, remote_link_history(h)) for key, h in found.items())
 
     def before(
         self, keys: Iterable[str]
     ) -> tuple[dict[str, tuple[tuple[str, str, str], ...]], set[str]]:
         """Each key's last link history (empty when none) and the keys with stored links."""
         keys = list(keys)
-        unseen = [key for key in keys if key not in self.history]
-        reads = self.store.committed()
-        history = _stored_link_history(reads, unseen) if unseen else {}
-        history.update((key, self.history[key]) for key in keys if key in self.history)
+        self.look_up(keys)
+        history = {key: self.history[key] for key in keys if key in self.history}
         linked = {key for key in keys if key in self.linked}
-        linked |= reads.holds("remotelink", [key for key in keys if key not in linked])
+        linked |= self.store.committed().holds(
+            "remotelink", [key for key in keys if key not in linked]
+        )
         return history, linked
 
     def handed(self, objects: list[RawObject]) -> None:
@@ -354,12 +374,16 @@ class _LinkState:
             if o.object_type == "remotelink":
                 self.linked.add(o.object_key)
             elif o.parts is not None:
-                self.history[o.object_key] = tuple(tuple(i) for i in o.parts[LINK_HISTORY])
+                self._seen.add(o.object_key)
+                if UPDATED in o.parts:
+                    self.updated[o.object_key] = o.parts[UPDATED]
+                if LINK_HISTORY in o.parts:
+                    self.history[o.object_key] = tuple(map(tuple, o.parts[LINK_HISTORY]))
 
 
 def _issue_objects(
     source: JiraSource,
-    links: _LinkState,
+    known: _StoredIssues,
     changed: dict[str, dict[str, Any]],
     result: JiraFetchResult,
 ) -> list[RawObject]:
@@ -370,7 +394,7 @@ def _issue_objects(
         key: remote_link_history((raw.get("changelog") or {}).get("histories"))
         for key, raw in changed.items()
     }
-    before, stored_links = links.before(changed)
+    before, stored_links = known.before(changed)
     to_fetch = [
         key
         for key in changed
@@ -395,7 +419,7 @@ def _issue_objects(
             links_now = []  # no remote link in the changelog: none, and no request
         payload = {"issue_key": key, "links": links_now}
         objects.append(RawObject("remotelink", key, payload, parent_key=key))
-    links.handed(objects)
+    known.handed(objects)
     return objects
 
 
@@ -403,17 +427,6 @@ def _issue_objects(
 # a changed issue is compared with them without reading the stored issue's payload.
 LINK_HISTORY = "remote_link_history"
 UPDATED = "updated"  # kept too: the next fetch compares the listing with it
-
-
-def _stored_link_history(
-    store: RawStore, keys: Iterable[str]
-) -> dict[str, tuple[tuple[str, str, str], ...]]:
-    """The remote-link items of the stored version of each key: kept with it, or read
-    from its changelog when it was stored without them (by an earlier version)."""
-    items = store.kept_or_stored_parts(
-        "issue", keys, LINK_HISTORY, "$.changelog.histories", derive=remote_link_history
-    )
-    return {key: tuple(tuple(item) for item in found) for key, found in items.items()}
 
 
 def remote_link_history(histories: Any) -> tuple[tuple[str, str, str], ...]:
