@@ -248,9 +248,8 @@ def _apply_keys(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Delete the rows of the staged keys and derive them again (rows without a key, if
     any, every time: no key names them)."""
     column = KEYED[table].column
-    create = f"CREATE OR REPLACE TABLE chain.{table} AS"
     text = sql_text(f"chain/{table}")
-    if text.count(create) != 1 or "rebuilds(" not in text:
+    if "rebuilds(" not in text:
         raise ValueError(f"chain/{table}.sql: cannot be built by key")
     con.execute(
         f"DELETE FROM chain.{table} "  # noqa: S608
@@ -260,11 +259,9 @@ def _apply_keys(con: duckdb.DuckDBPyConnection, table: str) -> None:
         "CREATE OR REPLACE TEMP MACRO rebuilds(k) AS k IS NULL OR k IN (SELECT key FROM rebuilt_keys)"
     )
     try:
-        _run(con, text.replace(create, f"CREATE OR REPLACE TEMP TABLE {table}_delta AS"))
+        _insert_derived(con, table, text)
     finally:
         con.execute("CREATE OR REPLACE TEMP MACRO rebuilds(k) AS true")
-    con.execute(f"INSERT INTO chain.{table} BY NAME SELECT * FROM {table}_delta")  # noqa: S608
-    con.execute(f"DROP TABLE {table}_delta")
     con.execute("DROP TABLE rebuilt_keys")
 
 
@@ -294,14 +291,19 @@ def _apply_changes(
     )
     text = sql_text(f"chain/{table}")
     driving = f"raw.current_objects('{source}', '{object_type}')"
-    create = f"CREATE OR REPLACE TABLE chain.{table} AS"
-    if text.count(create) != 1 or driving not in text:
+    if driving not in text:
         raise ValueError(f"chain/{table}.sql: cannot be built incrementally")
-    delta = text.replace(
-        driving, f"chain_state.pending_objects('{source}', '{object_type}', '{table}')"
-    )
-    delta = delta.replace(create, f"CREATE OR REPLACE TEMP TABLE {table}_delta AS")
-    _run(con, delta)
+    pending = f"chain_state.pending_objects('{source}', '{object_type}', '{table}')"
+    _insert_derived(con, table, text.replace(driving, pending))
+
+
+def _insert_derived(con: duckdb.DuckDBPyConnection, table: str, text: str) -> None:
+    """Run the table's SQL (narrowed by the caller) into a temporary table and add its
+    rows to ``chain.<table>``."""
+    create = f"CREATE OR REPLACE TABLE chain.{table} AS"
+    if text.count(create) != 1:
+        raise ValueError(f"chain/{table}.sql: cannot be built in part")
+    _run(con, text.replace(create, f"CREATE OR REPLACE TEMP TABLE {table}_delta AS"))
     con.execute(f"INSERT INTO chain.{table} BY NAME SELECT * FROM {table}_delta")  # noqa: S608
     con.execute(f"DROP TABLE {table}_delta")
 

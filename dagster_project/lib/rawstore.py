@@ -298,19 +298,15 @@ class RawStore:
             found[key] = derive(value)
         return found
 
-    def _parts_of(self, object_type: str, name: str, keys: list[str] | None) -> dict[str, Any]:
-        """The part ``name`` of the current, not deleted rows of a type (of ``keys``, or
-        all), where it was kept."""
-        sql = (
+    def _parts_of(self, object_type: str, name: str, keys: list[str]) -> dict[str, Any]:
+        """The part ``name`` of the current, not deleted rows of ``keys``, where it was
+        kept."""
+        rows = self.con.execute(
             "SELECT c.object_key, json_extract(p.parts, ?)::VARCHAR FROM raw.current c "
             "JOIN raw.parts p USING (raw_id) WHERE c.source = ? AND c.object_type = ? "
-            "AND NOT c.deleted"
-        )
-        params: list[Any] = [f'$."{name}"', self.source, object_type]
-        if keys is not None:
-            sql += " AND c.object_key IN (SELECT unnest(?))"
-            params.append(keys)
-        rows = self.con.execute(sql, params).fetchall()
+            "AND NOT c.deleted AND c.object_key IN (SELECT unnest(?))",
+            [f'$."{name}"', self.source, object_type, keys],
+        ).fetchall()
         return {key: json.loads(part) for key, part in rows if part is not None}
 
     def keep_missing_part(self, object_type: str, name: str, path: str) -> None:
