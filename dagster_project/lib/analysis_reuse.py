@@ -17,8 +17,12 @@ moment, when
 A table whose SQL uses ``as_of`` in any other way (an effort counted up to it, a window
 back from it, a waiver's expiry), reads a moment out of text, computes moments (interval
 arithmetic, truncation), or reads raw state beyond current objects moves with time
-itself: it is judged every night, and its version is a
-digest of its rows, so the tables reading it are kept when its rows came out the same.
+itself: it is judged again whenever as_of moves, and its version is a digest of its
+rows, so the tables reading it are kept when its rows came out the same. Judged again at
+the very moment of its last build (a re-run, a night retried) with nothing it reads
+changed, it comes out the same and is kept, unless it reads raw state beyond current
+objects (the sources' listings, the quarantine), which the fingerprint does not cover,
+or the clock.
 Any other table's version is the number of its build. A build is one transaction and
 its record follows it: a run stopped between the two leaves the record of the build
 before, whose inputs or as_of no longer match, so the next night builds the table
@@ -52,6 +56,11 @@ _TIME_ARITHMETIC = re.compile(
     re.IGNORECASE,
 )
 _RAW = re.compile(r"\braw\.([a-z_]+)")
+_VOLATILE = re.compile(
+    r"\b(now|get_current_time|get_current_timestamp|random|uuid|gen_random_uuid)\s*\(|"
+    r"\bcurrent_(timestamp|date|time)\b",
+    re.IGNORECASE,
+)
 _MOMENT_TYPES = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "DATE")
 
 
@@ -82,6 +91,19 @@ def sql_moves_with_time(code: str) -> bool:
         or _TIME_ARITHMETIC.search(code)
         or set(_RAW.findall(code)) - {"current_objects"}
     )
+
+
+@cache
+def judged_every_run(table: str) -> bool:
+    """Whether its rows can differ between two builds at one as_of with the same
+    fingerprint: it reads raw state beyond current objects (the listings, the
+    quarantine) or asks for the clock or chance."""
+    return sql_judged_every_run(_code(table))
+
+
+def sql_judged_every_run(code: str) -> bool:
+    """The same, for SQL text without comments."""
+    return bool(set(_RAW.findall(code)) - {"current_objects"} or _VOLATILE.search(code))
 
 
 @cache
@@ -171,7 +193,8 @@ def moments_between(
 def kept(con: duckdb.DuckDBPyConnection, table: str, fingerprint_: str, as_of: datetime) -> bool:
     """Keep the table if nothing it judges changed (module docstring), its as_of columns
     set to ``as_of``; False when it must be built."""
-    if moves_with_time(table):
+    moving = moves_with_time(table)
+    if moving and judged_every_run(table):
         return False
     last = con.execute(
         "SELECT fingerprint, as_of FROM analysis_state.builds WHERE table_name = ?", [table]
@@ -182,6 +205,8 @@ def kept(con: duckdb.DuckDBPyConnection, table: str, fingerprint_: str, as_of: d
         [table],
     ).fetchone()[0]
     if not (last and exists) or last[0] != fingerprint_:
+        return False
+    if moving and last[1] != as_of:
         return False
     if moments_between(con, table, last[1], as_of):
         return False

@@ -98,10 +98,44 @@ def test_a_night_with_nothing_new_keeps_what_does_not_move_with_time(judged_copy
     after = snapshot(con)
     assert after == from_scratch(con, later, tmp_path / "scratch.duckdb")
     assert {row[-1] for row in after["requirement_spans"]} == {later}
-    # and again at the same moment: everything that does not move is kept
+    # and again at the same moment: everything is kept but what reads the listings
     kept = judge_all(con, later)
-    assert {t for t in TABLES if kept[t]} >= KEPT_WHEN_QUIET | {"findings", "gate_evaluations"}
+    assert {t for t in TABLES if not kept[t]} == {"ingest_completeness"}
     assert snapshot(con) == after
+
+
+def test_a_rerun_at_the_same_moment_judges_what_moves_with_time_only_if_its_inputs_changed(
+    judged_copy, tmp_path
+):
+    con, as_of = judged_copy
+    kept = judge_all(con, as_of)
+    assert kept["rework_events"] and kept["rework_items"] and kept["waivers"]
+    con.execute("DELETE FROM chain.status_transitions WHERE issue_key = "
+                "(SELECT min(issue_key) FROM chain.status_transitions)")  # fmt: skip
+    con.execute(
+        "UPDATE chain_state.builds SET generation = generation + 1, built_at = now() "
+        "WHERE table_name = 'status_transitions'"
+    )
+    kept = judge_all(con, as_of)
+    assert not kept["rework_events"] and not kept["subjects"]
+    assert kept["text_timelines"]  # reads no status transition
+    assert snapshot(con) == from_scratch(con, as_of, tmp_path / "scratch.duckdb")
+
+
+@pytest.mark.parametrize(
+    ("sql", "every_run"),
+    [
+        ("SELECT coalesce(done_at, as_of()) FROM chain.work_items", False),
+        ("SELECT * FROM raw.current_objects('gitlab', 'mr_change') o", False),
+        ("SELECT * FROM raw.live_listings", True),
+        ("SELECT count(*) FROM raw.quarantine", True),
+        ("SELECT coalesce(done_at, now()) FROM t", True),
+        ("SELECT current_date - 1 FROM t", True),
+        ("SELECT random() FROM t", True),
+    ],
+)
+def test_what_a_rerun_at_the_same_moment_judges_again_in_sql(sql, every_run):
+    assert analysis_reuse.sql_judged_every_run(sql) is every_run
 
 
 def test_an_event_stored_before_the_last_as_of_counts_once_as_of_reaches_it(judged_copy, tmp_path):

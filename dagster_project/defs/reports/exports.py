@@ -18,13 +18,14 @@ from dagster_project.lib.exports import PUBLISHED, export_tables
 def reports_exports(duckdb: DuckDBResource, reports: ReportsResource) -> dg.MaterializeResult:
     """The full tables behind the report (findings, gate evaluations, rework...) as CSV for
     spreadsheets and Parquet for notebooks, under <reports>/exports/, each file replaced
-    atomically."""
+    atomically; a table whose last export is still current is not written again."""
     with duckdb.get_connection() as con:
-        written = export_tables(con, reports.path() / "exports")
+        done = export_tables(con, reports.path() / "exports")
     return dg.MaterializeResult(
         metadata={
             "folder": dg.MetadataValue.path(str((reports.path() / "exports").resolve())),
-            "tables": len(written),
-            **{f"rows/{table}": rows for table, rows in written.items()},
+            "tables": len(done),
+            "written": sorted(table for table, export in done.items() if export.written),
+            **{f"rows/{table}": export.rows for table, export in done.items()},
         }
     )
