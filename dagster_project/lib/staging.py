@@ -243,12 +243,22 @@ def _load(
             """,  # noqa: S608 - alias is this module's own name
             [a.ordinal, a.marks[0], a.tops[0]],
         )
+    # What the units hold: every object when they sweep (3.), else only the objects
+    # staged as tombstones, the ones step 2 asks about. Copying every key each night
+    # grew with the organisation: 0.4 s of a quiet night for GitLab's 1.1 million.
+    sweep = bool(attached) and all(a.reconciled for a in attached)
+    asked = (
+        ""
+        if sweep
+        else "SEMI JOIN (FROM staged_load WHERE deleted) s USING (object_type, object_key)"
+    )
+    for a in attached:
         con.execute(
             f"""
             INSERT INTO units_current
-            SELECT ?, object_type, object_key FROM {a.alias}.raw.current
-            WHERE source = ? AND NOT deleted
-            """,  # noqa: S608
+            SELECT ?, c.object_type, c.object_key FROM {a.alias}.raw.current c {asked}
+            WHERE c.source = ? AND NOT c.deleted
+            """,  # noqa: S608 - alias and join are this module's own text
             [a.ordinal, source],
         )
 
@@ -313,7 +323,7 @@ def _load(
         FROM gone g JOIN raw.objects o USING (raw_id)
         """,
         # no unit at all (a source skipped in this run) holds nothing and sweeps nothing
-        [source, bool(attached) and all(a.reconciled for a in attached)],
+        [source, sweep],
     )
 
     # 4. Main's raw_ids, in fetch order, drawn from main's sequence.
