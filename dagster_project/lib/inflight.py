@@ -8,7 +8,9 @@ waiting for the other. The answers come back in the objects' order and are store
 the calling thread, so what a run stores does not depend on the order they arrived in.
 
 A listing's next page is asked for while the current page's objects are fetched and
-stored (``read_ahead``). Each source holds one semaphore of as many slots as its fetch
+stored (``read_ahead``), and per-scope listings (a GitLab project's deployments,
+commits, tree and tags) are read for the next scopes while one is stored (``ahead``).
+Each source holds one semaphore of as many slots as its fetch
 step may keep requests in flight, taken around every request whichever thread sends it:
 read-ahead, per-object calls and bulk queries together never exceed the policy.
 """
@@ -16,8 +18,9 @@ read-ahead, per-object calls and bulk queries together never exceed the policy.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -41,6 +44,27 @@ def in_order(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
             for future in futures:
                 future.cancel()
             raise
+
+
+def ahead(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``fn(item)`` for each item, in order, as the caller takes them, with up to
+    ``workers`` calls started ahead of it: the next projects' listings are read while
+    this one's are stored. At most ``workers`` results wait to be taken.
+
+    A failure is raised where the serial loop would raise it. Closed early (or failed),
+    it waits for the calls on their way, at most ``workers``, and starts no more: no
+    request outlives the loop.
+    """
+    items = iter(items)
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[R]] = deque(pool.submit(fn, i) for i in islice(items, workers))
+        while pending:
+            result = pending.popleft().result()
+            pending.extend(pool.submit(fn, i) for i in islice(items, 1))
+            yield result
 
 
 _END = object()

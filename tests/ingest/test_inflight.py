@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from dagster_project.lib.inflight import in_order, offset_pages, read_ahead
+from dagster_project.lib.inflight import ahead, in_order, offset_pages, read_ahead
 from dagster_project.sandbox.simulator import generate
 from tests.conftest import sandbox_stats
 from tests.ingest.harness import materialize, table
@@ -119,6 +119,44 @@ def test_read_ahead_closed_early_waits_for_the_page_on_its_way_and_asks_no_more(
     assert pages.produced == [0, 1]
     time.sleep(0.15)
     assert [n for n, _ in pages.asked] == [0, 1]
+
+
+def test_ahead_runs_the_next_calls_while_the_caller_takes_one_and_keeps_the_order():
+    probe = Probe(delay_s=0.03)
+    taken: list[int] = []
+    for result in ahead(probe, range(8), 3):
+        with probe.lock:  # what was started but not taken yet
+            waiting = len(probe.started) - len(taken)
+        assert waiting <= 3
+        taken.append(result)
+        time.sleep(0.03)  # storing it
+    assert taken == [i * 10 for i in range(8)]
+    assert probe.most == 3 and threading.get_ident() not in probe.threads
+
+
+def test_ahead_with_one_worker_calls_in_the_callers_thread_as_it_takes():
+    probe = Probe(delay_s=0)
+    results = ahead(probe, [1, 2, 3], 1)
+    assert probe.started == []  # nothing before it is asked for
+    assert next(results) == 10 and probe.started == [1]
+    assert list(results) == [20, 30] and probe.threads == {threading.get_ident()}
+
+
+def test_ahead_raises_a_failure_in_order_and_closed_early_leaves_nothing_running():
+    probe = Probe(delay_s=0.02, fail_on={2})
+    seen = []
+    with pytest.raises(ValueError, match="item 2"):
+        for result in ahead(probe, range(10), 2):
+            seen.append(result)
+    assert seen == [0, 10] and probe.running == 0
+    assert max(probe.started) <= 4  # at most two started beyond the one that failed
+    probe = Probe(delay_s=0.05)
+    results = ahead(probe, range(10), 2)
+    assert next(results) == 0
+    results.close()
+    assert probe.running == 0  # the calls on their way were awaited
+    time.sleep(0.1)
+    assert len(probe.started) == 3  # and none started after them
 
 
 class OffsetListing:
@@ -264,6 +302,11 @@ def test_per_object_requests_overlap_within_the_policy(serve, organisation, tmp_
     # the same requests, and the same objects stored
     assert paired["by_endpoint"] == serial["by_endpoint"]
     assert paired_rows == serial_rows and len(serial_rows) > 1000
+    # the next project's repository tree and tags are read while one project is stored
+    for listing in ("tree", "tags"):
+        endpoint = f"GET /api/v4/projects/{{id}}/repository/{listing}"
+        assert serial["most_in_flight_by_endpoint"][endpoint] == 1
+        assert paired["most_in_flight_by_endpoint"][endpoint] == 2
 
 
 def test_server_search_pages_come_two_at_a_time_and_store_the_same(serve, tmp_path, monkeypatch):

@@ -23,7 +23,11 @@ One run:
   A listing page commits its MRs with all of that and the watermark in one
   transaction. A listing that shifted under its offsets (a key seen twice, ``X-Total``
   moving between pages) is read once more from the same start;
-* deployments: per project, by ``updated_at`` ascending from the watermark;
+* deployments: per project, by ``updated_at`` ascending from the watermark. The
+  per-project listings (deployments, commits, the default branch's tree, tags) of the
+  next projects are read, within the step's request slots, while one project's are
+  stored; a full listing of deployments or commits is read in its own turn instead,
+  so what is held grows with the night's changes, not with a project's history;
 * commits (``all=True``, ``with_stats=True``, ``since`` the watermark) and repository
   files: only for projects whose ``last_activity_at`` moved since their last sync.
   GitLab moves it at most once an hour, so a project synced less than an hour after its
@@ -59,7 +63,7 @@ from pydantic import ValidationError, field_validator
 
 from dagster_project.lib.connections import Connection
 from dagster_project.lib.gitlab_text import git_blob_id, matches_any
-from dagster_project.lib.inflight import in_order, read_ahead
+from dagster_project.lib.inflight import ahead, in_order, read_ahead
 from dagster_project.lib.policy import Policy
 from dagster_project.lib.rawstore import (
     Batch,
@@ -562,6 +566,30 @@ def _ident(ident: int | str) -> str:
 
 
 # -- one run -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProjectPlan:
+    """What one project's listings ask for this run."""
+
+    project: ProjectPayload
+    deployments: dict[str, Any]  # the query
+    deployments_full: bool  # no watermark: a full listing
+    synced: bool  # commits and files are read (its activity moved, or a reconciliation)
+    commits: dict[str, Any]
+    commits_full: bool
+
+
+@dataclass
+class ProjectListings:
+    """A project's listings as read ahead of its turn: every page as the server gave it
+    (None: read in its turn instead)."""
+
+    started: datetime  # before the first of them was asked for
+    deployments: list[Page] | None = None
+    commits: list[Page] | None = None
+    tree: list[Page] | None = None
+    tags: list[Page] | None = None
+
+
 @dataclass
 class GitlabFetchResult:
     projects: int = 0
@@ -606,9 +634,13 @@ class GitlabIngest:
         for scope, path, params in scopes:
             self.sync_merge_requests(scope, path, params)
         reconcile = self._reconcile_due(first_run)
-        for project in projects:
-            self.sync_deployments(project, full=reconcile)
-            self.sync_repository(project, full=reconcile)
+        plans = [self._plan(project, full=reconcile) for project in projects]
+        # The next projects' listings are read while one project's are stored.
+        for plan, listed in zip(
+            plans, ahead(self._read_listings, plans, self.source.in_flight), strict=True
+        ):
+            self.sync_deployments(plan, listed.deployments)
+            self.sync_repository(plan, listed)
         if reconcile:
             for scope, path, params in scopes:
                 self.reconcile_merge_requests(scope, path, params)
@@ -924,15 +956,66 @@ class GitlabIngest:
         return keys
 
     # -- deployments ------------------------------------------------------------------
-    def sync_deployments(self, project: ProjectPayload, *, full: bool) -> None:
+    # -- per project: deployments, commits and files ---------------------------------
+    def _plan(self, project: ProjectPayload, *, full: bool) -> ProjectPlan:
+        """What a project's listings ask for, from the store's marks (read here, on the
+        run's thread, before any of them is read)."""
         scope = str(project.id)
-        mark = None if full else self.store.watermark("deployment", scope)
-        query: dict[str, Any] = {"order_by": "updated_at", "sort": "asc"}
-        if mark is not None:
-            query["updated_after"] = query_time(mark - self.source.overlap)
+        deployments_mark = None if full else self.store.watermark("deployment", scope)
+        deployments: dict[str, Any] = {"order_by": "updated_at", "sort": "asc"}
+        if deployments_mark is not None:
+            deployments["updated_after"] = query_time(deployments_mark - self.source.overlap)
+        synced = full or not self._activity_unchanged(project)
+        commits_mark = None if full else self.store.watermark("commit", scope)
+        commits: dict[str, Any] = {"all": True, "with_stats": True}
+        if commits_mark is not None:
+            commits["since"] = query_time(commits_mark - self.source.overlap)
+        return ProjectPlan(
+            project, deployments, deployments_mark is None, synced, commits, commits_mark is None
+        )
+
+    def _read_listings(self, plan: ProjectPlan) -> ProjectListings:
+        """Every page of the project's listings that a night's changes bound (requests
+        only: nothing is stored). A full listing of deployments or commits (a first run,
+        a reconciliation) grows with the project's history: it is read in its turn,
+        page by page, not held."""
+        project = plan.project
+        started = datetime.now(UTC)
+        listed = ProjectListings(started)
+        if not plan.deployments_full:
+            listed.deployments = list(self._deployment_pages(plan))
+        if plan.synced and project.default_branch:
+            if not plan.commits_full:
+                listed.commits = list(self._commit_pages(plan))
+            listed.tree = list(self._tree_pages(project, project.default_branch))
+            listed.tags = list(self._tag_pages(project))
+        return listed
+
+    def _deployment_pages(self, plan: ProjectPlan) -> Iterator[Page]:
+        path = f"/projects/{plan.project.id}/deployments"
+        return self.source.pages(path, plan.deployments, optional=True)
+
+    def _commit_pages(self, plan: ProjectPlan) -> Iterator[Page]:
+        path = f"/projects/{plan.project.id}/repository/commits"
+        return self.source.pages(path, plan.commits, optional=True)
+
+    def _tree_pages(self, project: ProjectPayload, ref: str) -> Iterator[Page]:
+        return self.source.pages(
+            f"/projects/{project.id}/repository/tree",
+            {"recursive": True, "ref": ref},
+            optional=True,  # no repository, or an empty one: no files
+        )
+
+    def _tag_pages(self, project: ProjectPayload) -> Iterator[Page]:
+        return self.source.pages(f"/projects/{project.id}/repository/tags", {}, optional=True)
+
+    def sync_deployments(self, plan: ProjectPlan, pages: list[Page] | None) -> None:
+        """From the pages read ahead, or (None) read now."""
+        project = plan.project
+        scope = str(project.id)
         listed: set[str] = set()
         totals: list[int | None] = []
-        for page in self.source.pages(f"/projects/{project.id}/deployments", query, optional=True):
+        for page in read_ahead(self._deployment_pages(plan)) if pages is None else pages:
             totals.append(page.total)
             batch = Batch()
             newest: datetime | None = None
@@ -961,9 +1044,8 @@ class GitlabIngest:
                 batch.watermarks[("deployment", scope)] = newest
             self.store.commit(batch)
         self.result.deployments_listed += len(listed)
-        self._close_listing("deployment", scope, listed, totals, full=mark is None)
+        self._close_listing("deployment", scope, listed, totals, full=plan.deployments_full)
 
-    # -- commits and files ------------------------------------------------------------
     def _close_listing(
         self, kind: str, scope: str, listed: set[str], totals: list[int | None], *, full: bool
     ) -> None:
@@ -985,35 +1067,31 @@ class GitlabIngest:
             return False
         return parse_ts(project.last_activity_at) <= seen and synced >= seen + ACTIVITY_THROTTLE
 
-    def sync_repository(self, project: ProjectPayload, *, full: bool) -> None:
-        if not full and self._activity_unchanged(project):
+    def sync_repository(self, plan: ProjectPlan, listed: ProjectListings) -> None:
+        project = plan.project
+        if not plan.synced:
             self.result.projects_skipped += 1
             return
-        started = datetime.now(UTC)
         if project.default_branch:  # an empty repository has neither commits nor files
-            self.sync_commits(project, full=full)
+            self.sync_commits(plan, listed.commits)
             # A project is synced once a run: what is committed of its files is all there is.
             files = ProjectFiles.read(self.store.committed(), project.id)
-            self.sync_files(project, project.default_branch, files)
-            self.sync_tagged_specs(project, files)
-        marks: dict[tuple[str, str], datetime] = {(SYNCED, str(project.id)): started}
+            self.sync_files(project, project.default_branch, files, pages=listed.tree)
+            self.sync_tagged_specs(project, files, listed.tags)
+        # when its listings started: activity after that moment is synced next time
+        marks: dict[tuple[str, str], datetime] = {(SYNCED, str(project.id)): listed.started}
         if project.last_activity_at:
             marks[(ACTIVITY, str(project.id))] = parse_ts(project.last_activity_at)
         self.store.commit(Batch(watermarks=marks))
         self.result.projects_synced += 1
 
-    def sync_commits(self, project: ProjectPayload, *, full: bool) -> None:
-        scope = str(project.id)
-        mark = None if full else self.store.watermark("commit", scope)
-        query: dict[str, Any] = {"all": True, "with_stats": True}
-        if mark is not None:
-            query["since"] = query_time(mark - self.source.overlap)
+    def sync_commits(self, plan: ProjectPlan, pages: list[Page] | None) -> None:
+        """From the pages read ahead, or (None) read now."""
+        scope = str(plan.project.id)
         listed: set[str] = set()
         totals: list[int | None] = []
         newest: datetime | None = None
-        for page in read_ahead(
-            self.source.pages(f"/projects/{project.id}/repository/commits", query, optional=True)
-        ):
+        for page in read_ahead(self._commit_pages(plan)) if pages is None else pages:
             totals.append(page.total)
             batch = Batch()
             for raw in page.items:
@@ -1038,7 +1116,7 @@ class GitlabIngest:
         if newest is not None:
             self.store.commit(Batch(watermarks={("commit", scope): newest}))
         self.result.commits_listed += len(listed)
-        self._close_listing("commit", scope, listed, totals, full=mark is None)
+        self._close_listing("commit", scope, listed, totals, full=plan.commits_full)
 
     def sync_files(
         self,
@@ -1046,19 +1124,17 @@ class GitlabIngest:
         ref: str,
         files: ProjectFiles,
         kinds: tuple[str, ...] | None = None,
+        pages: Iterable[Page] | None = None,
     ) -> None:
-        """The files the policy's globs name at ``ref`` (``kinds`` narrows the globs)."""
+        """The files the policy's globs name at ``ref`` (``kinds`` narrows the globs), from
+        the tree's ``pages`` when they were read ahead."""
         scope = str(project.id)
         # Default-branch files are listed per project; any other ref on its own.
         parent = scope if ref == project.default_branch else f"{scope}@{ref}"
         globs = [g for kind, g in self.source.globs.items() if kinds is None or kind in kinds]
         stored = files.at(parent)
         present: set[str] = set()
-        for page in self.source.pages(
-            f"/projects/{project.id}/repository/tree",
-            {"recursive": True, "ref": ref},
-            optional=True,  # no repository, or an empty one: no files
-        ):
+        for page in self._tree_pages(project, ref) if pages is None else pages:
             batch = Batch()
             unread: list[tuple[str, TreeEntry]] = []
             for raw in page.items:
@@ -1108,7 +1184,9 @@ class GitlabIngest:
             )
         )
 
-    def sync_tagged_specs(self, project: ProjectPayload, files: ProjectFiles) -> None:
+    def sync_tagged_specs(
+        self, project: ProjectPayload, files: ProjectFiles, tags: list[Page] | None
+    ) -> None:
         """API specs at every tag not read yet: an approved spec is usually a tagged
         version, and a tag, once read, does not move."""
         read = {
@@ -1121,7 +1199,7 @@ class GitlabIngest:
             )
             .fetchall()
         }
-        for page in self.source.pages(f"/projects/{project.id}/repository/tags", {}, optional=True):
+        for page in self._tag_pages(project) if tags is None else tags:
             for raw in page.items:
                 name = raw.get("name") if isinstance(raw, dict) else None
                 if isinstance(name, str) and name and f"{project.id}@{name}" not in read:
