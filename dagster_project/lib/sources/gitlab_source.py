@@ -955,7 +955,6 @@ class GitlabIngest:
             return {k for k in keys if k.split("!", 1)[0] in members}
         return keys
 
-    # -- deployments ------------------------------------------------------------------
     # -- per project: deployments, commits and files ---------------------------------
     def _plan(self, project: ProjectPayload, *, full: bool) -> ProjectPlan:
         """What a project's listings ask for, from the store's marks (read here, on the
