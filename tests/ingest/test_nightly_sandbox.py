@@ -122,9 +122,14 @@ def relinked(before: set[str], issues: Path) -> int:
     return sum(1 for key, items in changed if items != old.get(key, []))
 
 
-def test_nightly_incremental_after_advance_equals_a_fresh_ingest(serve, tmp_path, organisation):
+def test_nightly_incremental_after_advance_equals_a_fresh_ingest(
+    serve, tmp_path, organisation, monkeypatch
+):
     data = copy_dataset(organisation, tmp_path / "data")
     db = tmp_path / "dg.duckdb"
+    # the first night and its re-run judged at one moment (else each run's start)
+    as_of = json.loads((data / "manifest.json").read_text())["as_of"]
+    monkeypatch.setenv("DRIFTGATE_AS_OF", as_of)
     first = serve(data)
     materialize(first.url, db, "*")
     first.stop()
@@ -146,6 +151,7 @@ def test_nightly_incremental_after_advance_equals_a_fresh_ingest(serve, tmp_path
         if done.asset_key.path[0] == "analysis":
             kept[done.asset_key.path[1]] = done.metadata["kept_as_it_was"].value
     assert {table for table, was_kept in kept.items() if not was_kept} == {"ingest_completeness"}
+    monkeypatch.delenv("DRIFTGATE_AS_OF")
 
     before = {rel: set(lines(data / rel)) for rel in DATASET_FILES.values()}
     advance(data, days=1, seed=3)
