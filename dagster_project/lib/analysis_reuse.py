@@ -89,8 +89,13 @@ def sql_moves_with_time(code: str) -> bool:
         _AS_OF.search(rest)
         or _TEXT_MOMENT.search(_NULL_MOMENT.sub("", code))
         or _TIME_ARITHMETIC.search(code)
-        or set(_RAW.findall(code)) - {"current_objects"}
+        or _reads_raw_state(code)
     )
+
+
+def _reads_raw_state(code: str) -> bool:
+    """Whether the SQL reads raw tables beyond current objects (listings, quarantine)."""
+    return bool(set(_RAW.findall(code)) - {"current_objects"})
 
 
 @cache
@@ -103,7 +108,7 @@ def judged_every_run(table: str) -> bool:
 
 def sql_judged_every_run(code: str) -> bool:
     """The same, for SQL text without comments."""
-    return bool(set(_RAW.findall(code)) - {"current_objects"} or _VOLATILE.search(code))
+    return _reads_raw_state(code) or bool(_VOLATILE.search(code))
 
 
 @cache

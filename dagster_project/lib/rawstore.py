@@ -264,8 +264,8 @@ class RawStore:
     def kept_parts(self, object_type: str, keys: Iterable[str], name: str) -> dict[str, Any]:
         """The part ``name`` kept with the current row of each key (``RawObject.parts``);
         keys whose current row was stored without it are left out (ask ``stored_parts``)."""
-        keys = self._held(object_type, keys)
-        return self._parts_of(object_type, name, keys) if keys else {}
+        sets = self.kept_part_sets(object_type, keys)
+        return {key: parts[name] for key, parts in sets.items() if name in parts}
 
     def kept_part_sets(self, object_type: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """All the parts kept with the current row of each key, in one query; keys whose
@@ -291,23 +291,27 @@ class RawStore:
     ) -> dict[str, Any]:
         """The part ``name`` kept with each key's current row; for a row stored without
         it (by an earlier version), ``derive`` of the JSON at ``path`` of its payload."""
-        keys = list(keys)
-        found = self.kept_parts(object_type, keys, name)
-        unkept = [key for key in keys if key not in found]
-        for key, value in self.stored_parts(object_type, unkept, path).items():
-            found[key] = derive(value)
-        return found
+        return self.kept_or_stored_part_sets(object_type, keys, {name: (path, derive)})[name]
 
-    def _parts_of(self, object_type: str, name: str, keys: list[str]) -> dict[str, Any]:
-        """The part ``name`` of the current, not deleted rows of ``keys``, where it was
-        kept."""
-        rows = self.con.execute(
-            "SELECT c.object_key, json_extract(p.parts, ?)::VARCHAR FROM raw.current c "
-            "JOIN raw.parts p USING (raw_id) WHERE c.source = ? AND c.object_type = ? "
-            "AND NOT c.deleted AND c.object_key IN (SELECT unnest(?))",
-            [f'$."{name}"', self.source, object_type, keys],
-        ).fetchall()
-        return {key: json.loads(part) for key, part in rows if part is not None}
+    def kept_or_stored_part_sets(
+        self,
+        object_type: str,
+        keys: Iterable[str],
+        wanted: dict[str, tuple[str, Callable[[Any], Any]]],
+    ) -> dict[str, dict[str, Any]]:
+        """``kept_or_stored_parts`` for several parts at once (name -> (path, derive)):
+        the kept ones in one query, the payload read only for rows stored without one."""
+        keys = list(keys)
+        found: dict[str, dict[str, Any]] = {name: {} for name in wanted}
+        for key, parts in self.kept_part_sets(object_type, keys).items():
+            for name in wanted:
+                if name in parts:
+                    found[name][key] = parts[name]
+        for name, (path, derive) in wanted.items():
+            unkept = [key for key in keys if key not in found[name]]
+            for key, value in self.stored_parts(object_type, unkept, path).items():
+                found[name][key] = derive(value)
+        return found
 
     def keep_missing_part(self, object_type: str, name: str, path: str) -> None:
         """Add ``name`` to the parts of current rows stored without it, from their payload

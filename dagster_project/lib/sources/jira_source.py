@@ -344,17 +344,18 @@ class _StoredIssues:
         if not unseen:
             return
         self._seen.update(unseen)
-        reads = self.store.committed()
-        for key, parts in reads.kept_part_sets("issue", unseen).items():
-            if UPDATED in parts:
-                self.updated[key] = parts[UPDATED]
-            if LINK_HISTORY in parts:
-                self.history[key] = tuple(tuple(item) for item in parts[LINK_HISTORY])
-        lacking = [key for key in unseen if key not in self.updated]
-        self.updated.update(reads.stored_parts("issue", lacking, "$.fields.updated"))
-        lacking = [key for key in unseen if key not in self.history]
-        found = reads.stored_parts("issue", lacking, "$.changelog.histories")
-        self.history.update((key, remote_link_history(h)) for key, h in found.items())
+        found = self.store.committed().kept_or_stored_part_sets(
+            "issue",
+            unseen,
+            {
+                UPDATED: ("$.fields.updated", lambda value: value),
+                LINK_HISTORY: ("$.changelog.histories", remote_link_history),
+            },
+        )
+        self.updated.update(found[UPDATED])
+        self.history.update(
+            (k, tuple(map(tuple, items))) for k, items in found[LINK_HISTORY].items()
+        )
 
     def before(
         self, keys: Iterable[str]
